@@ -1,0 +1,31 @@
+# Two commands for a fresh machine (see README):
+#   make lab    set up, start the bundled mock and JupyterLab on the notebooks
+#   make test   set up (including a browser for the end-to-end tests) and run every test
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: lab test setup browser bench mock
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+browser:
+	@bash scripts/install-browser.sh
+
+lab: setup
+	$(PY) scripts/lab.py
+
+mock: setup
+	$(PY) -m mock_idp
+
+test: setup browser
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) benchmarks/run_all.py

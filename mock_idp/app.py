@@ -1,0 +1,76 @@
+"""The ASGI app: Authgear's paths, built by a function from explicit arguments."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from . import authorize, discovery, logout, teaching_api, token, userinfo
+from .config import MockConfig
+from .context import Context, error_page, json_error, logged
+from .exchanges import ExchangeLog
+from .keys import SigningKey
+from .store import Store
+
+
+def normalise_issuer(issuer: str) -> str:
+    """Issuer = origin, no trailing slash (a mismatch here is the top complaint about mocks)."""
+    return issuer.rstrip("/")
+
+
+def create_app(issuer: str, config: MockConfig | None = None, key: SigningKey | None = None) -> Starlette:
+    config = config or MockConfig.demo()
+    if key is None:
+        key = SigningKey.from_pem(config.signing_key_pem) if config.signing_key_pem else SigningKey.generate()
+    ctx = Context(issuer=normalise_issuer(issuer), store=Store(config), key=key, log=ExchangeLog())
+
+    def plain(handler: Callable[[Context, Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        return functools.partial(handler, ctx)
+
+    def page_error(description: str) -> Response:
+        return error_page("invalid_request", description)
+
+    def token_error(description: str) -> Response:
+        return json_error("invalid_request", description)
+
+    def bearer_error(description: str) -> Response:
+        return json_error("invalid_request", description)
+
+    routes = [
+        Route("/.well-known/openid-configuration", plain(discovery.openid_configuration), methods=["GET"]),
+        Route("/.well-known/oauth-authorization-server", plain(discovery.openid_configuration), methods=["GET"]),
+        Route("/oauth2/jwks", plain(discovery.jwks), methods=["GET"]),
+        Route("/oauth2/authorize", logged(ctx, authorize.authorize, page_error), methods=["GET", "POST"]),
+        Route("/login", logged(ctx, authorize.login_page, page_error), methods=["GET", "POST"]),
+        Route("/oauth2/token", logged(ctx, token.token, token_error), methods=["POST"]),
+        Route("/oauth2/userinfo", logged(ctx, userinfo.userinfo, bearer_error), methods=["GET", "POST"]),
+        Route("/oauth2/end_session", logged(ctx, logout.end_session, page_error), methods=["GET", "POST"]),
+        Route("/oauth2/revoke", logged(ctx, logout.revoke, token_error), methods=["POST"]),
+        Route("/settings", plain(logout.settings_page), methods=["GET"]),
+        Route("/_mock/", plain(teaching_api.index), methods=["GET"]),
+        Route("/_mock/exchanges", plain(teaching_api.exchanges), methods=["GET", "DELETE"]),
+        Route("/_mock/clock", plain(teaching_api.clock), methods=["GET", "POST"]),
+        Route("/_mock/reset", plain(teaching_api.reset), methods=["POST"]),
+        Route("/_mock/clients", plain(teaching_api.clients), methods=["GET", "POST"]),
+        Route("/_mock/clients/{client_id:path}", plain(teaching_api.clients), methods=["DELETE"]),
+        Route("/_mock/users", plain(teaching_api.users), methods=["GET", "POST"]),
+        Route("/_mock/users/{email:path}", plain(teaching_api.users), methods=["DELETE"]),
+    ]
+
+    async def http_error(request: Request, exc: Any) -> Response:
+        status = getattr(exc, "status_code", 500)
+        text = {404: "Not Found", 405: "Method Not Allowed"}.get(status, "Bad Request")
+        return PlainTextResponse(text, status_code=status, headers=getattr(exc, "headers", None))
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # Never a stack trace on the wire. Reaching this is a bug: the tests look for it.
+        return PlainTextResponse("Internal Server Error", status_code=500)
+
+    app = Starlette(routes=routes, exception_handlers={404: http_error, 405: http_error, Exception: unexpected})
+    app.state.ctx = ctx
+    return app

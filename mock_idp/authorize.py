@@ -1,0 +1,212 @@
+"""The authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2) and the login page.
+
+Checks run in Authgear's order (shared/authgear-wire.md, "Authorization endpoint"):
+client, then redirect_uri (both answered with an error page, never a redirect: RFC 6749
+§4.1.2.1), then everything else answered by a redirect back to the client with `state`.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from .config import Client
+from .context import SESSION_COOKIE, Context, error_page
+from .params import form_params, query_params
+from .store import IdpSession, LoginRequest
+
+SUPPORTED_SCOPES = ("openid", "offline_access", "profile", "email", "address", "phone",
+                    "https://authgear.com/scopes/full-userinfo", "https://authgear.com/scopes/full-access")
+RESPONSE_MODES = ("query", "fragment", "form_post")
+PASSWORD_AMR = ["pwd", "x_primary_password"]
+
+
+class AuthorizeError(Exception):
+    """An error answered by redirecting to the client's redirect_uri (RFC 6749 §4.1.2.1)."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+def answer(ctx: Context, redirect_uri: str, params: dict[str, str], fields: dict[str, str]) -> Response:
+    """Sends `fields` back to the client, as the request's response_mode asks."""
+    if "state" in params:
+        fields = {**fields, "state": params["state"]}
+    mode = params.get("response_mode") or "query"
+    if mode == "form_post":
+        return ctx.page(
+            "form_post.html",
+            action=redirect_uri,
+            fields=list(fields.items()),
+            headers={"Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; form-action *"},
+        )
+    separator = "#" if mode == "fragment" else ("&" if "?" in redirect_uri else "?")
+    if mode == "fragment" and "#" in redirect_uri:
+        redirect_uri = redirect_uri.split("#", 1)[0]
+    return RedirectResponse(redirect_uri + separator + urllib.parse.urlencode(fields), status_code=303)
+
+
+def error_redirect(ctx: Context, redirect_uri: str, params: dict[str, str], error: AuthorizeError) -> Response:
+    if params.get("response_mode") not in (None, "", *RESPONSE_MODES):
+        params = {**params, "response_mode": "query"}
+    return answer(ctx, redirect_uri, params, {"error": error.error, "error_description": error.description})
+
+
+def resolve_redirect_uri(client: Client, sent: str | None) -> str | None:
+    """Exact string match (trailing slash matters); may be left out only when one is registered."""
+    if sent is None or sent == "":
+        return client.redirect_uris[0] if len(client.redirect_uris) == 1 else None
+    return sent if sent in client.redirect_uris else None
+
+
+def validate(client: Client, params: dict[str, str]) -> None:
+    """The checks answered by an error redirect, in Authgear's order."""
+    response_type = params.get("response_type", "")
+    if response_type == "token":
+        raise AuthorizeError("unsupported_response_type", "response type 'token' is not supported")
+    if response_type not in ("code", "none"):
+        raise AuthorizeError("unauthorized_client", "response type is not allowed for this client")
+    if params.get("response_mode") not in (None, "", *RESPONSE_MODES):
+        raise AuthorizeError("invalid_request", "invalid response_mode")
+
+    prompts = params.get("prompt", "").split()
+    if "none" in prompts and (len(prompts) > 1 or "max_age" in params):
+        raise AuthorizeError("invalid_request", "prompt=none cannot be used with other prompt values or max_age")
+    if any(p not in ("none", "login", "consent", "select_account") for p in prompts):
+        raise AuthorizeError("invalid_request", "invalid prompt value")
+    max_age = params.get("max_age")
+    if max_age is not None and not max_age.isdigit():
+        raise AuthorizeError("invalid_request", "invalid max_age")
+
+    scopes = params.get("scope", "").split()
+    if not scopes:
+        raise AuthorizeError("invalid_request", "scope is required")
+    unknown = [s for s in scopes if s not in SUPPORTED_SCOPES]
+    if unknown:
+        raise AuthorizeError("invalid_scope", f"unknown scope: {unknown[0]}")
+    if "openid" not in scopes:
+        raise AuthorizeError("invalid_scope", "must request 'openid' scope")
+
+    challenge = params.get("code_challenge")
+    if challenge:
+        if params.get("code_challenge_method") != "S256":
+            raise AuthorizeError("invalid_request", "only 'S256' PKCE transform is supported")
+    elif not client.is_confidential:
+        raise AuthorizeError("invalid_request", "PKCE code challenge is required for public clients")
+
+
+def needs_login(ctx: Context, session: IdpSession | None, params: dict[str, str]) -> bool:
+    prompts = params.get("prompt", "").split()
+    if session is None or "login" in prompts:
+        return True
+    max_age = params.get("max_age")
+    return max_age is not None and ctx.store.now() - session.auth_time > int(max_age)
+
+
+def complete(ctx: Context, client: Client, params: dict[str, str], redirect_uri: str, session: IdpSession) -> Response:
+    """The user is logged in: first-party client, so no consent; issue the code."""
+    if params.get("response_type") == "none":
+        return answer(ctx, redirect_uri, params, {})
+    code = ctx.store.issue_code(
+        client_id=client.client_id,
+        redirect_uri_sent=params.get("redirect_uri", ""),
+        redirect_uri=redirect_uri,
+        scopes=params["scope"].split(),
+        nonce=params.get("nonce"),
+        code_challenge=params.get("code_challenge") or None,
+        user_sub=session.user_sub,
+        session_id=session.id,
+        auth_time=session.auth_time,
+        amr=session.amr,
+    )
+    return answer(ctx, redirect_uri, params, {"code": code})
+
+
+async def authorize(ctx: Context, request: Request) -> tuple[dict[str, str], Response]:
+    params = query_params(request)
+    if request.method == "POST":
+        # Parameters from the POST form, else the query; first value wins.
+        params = {**params, **await form_params(request)}
+
+    client = ctx.store.client(params.get("client_id"))
+    if client is None:
+        return params, error_page("unauthorized_client", "invalid client ID")
+    redirect_uri = resolve_redirect_uri(client, params.get("redirect_uri"))
+    if redirect_uri is None:
+        return params, error_page("invalid_request", "redirect URI is not allowed")
+
+    try:
+        validate(client, params)
+        session = ctx.store.live_session(request.cookies.get(SESSION_COOKIE))
+        if needs_login(ctx, session, params):
+            if "none" in params.get("prompt", "").split():
+                raise AuthorizeError("login_required", "authentication required")
+            login = ctx.store.create_login_request(client.client_id, params, redirect_uri)
+            return params, RedirectResponse(ctx.endpoint("/login?login_request=" + login.id), status_code=303)
+        assert session is not None
+        return params, complete(ctx, client, params, redirect_uri, session)
+    except AuthorizeError as error:
+        return params, error_redirect(ctx, redirect_uri, params, error)
+
+
+def login_form(ctx: Context, login: LoginRequest, email: str = "", error: str = "", status: int = 200) -> Response:
+    client = ctx.store.client(login.client_id)
+    return ctx.page(
+        "login.html",
+        status=status,
+        action=ctx.endpoint("/login"),
+        login_request=login.id,
+        client_name=(client.name or client.client_id) if client else login.client_id,
+        email=email,
+        error=error,
+        hint_users=ctx.demo_hint(),
+    )
+
+
+def expired_login() -> Response:
+    return error_page(
+        "invalid_request",
+        "this login request has expired or was already used; go back to the app and start the login again",
+    )
+
+
+async def login_page(ctx: Context, request: Request) -> tuple[dict[str, str], Response]:
+    params = query_params(request)
+    if request.method == "POST":
+        params = {**params, **await form_params(request)}
+    login = ctx.store.login_request(params.get("login_request"))
+    if login is None:
+        return params, expired_login()
+    if request.method == "GET":
+        return params, login_form(ctx, login, email=login.params.get("login_hint", ""))
+
+    client = ctx.store.client(login.client_id)
+    if client is None:
+        ctx.store.finish_login_request(login.id)
+        return params, error_page("unauthorized_client", "invalid client ID")
+    if params.get("action") == "cancel":
+        ctx.store.finish_login_request(login.id)
+        error = AuthorizeError("access_denied", "the user cancelled the login")
+        return params, error_redirect(ctx, login.redirect_uri, login.params, error)
+
+    user = ctx.store.check_password(params.get("email", ""), params.get("password", ""))
+    if user is None:
+        return params, login_form(ctx, login, email=params.get("email", ""), error="Incorrect email or password.")
+
+    ctx.store.finish_login_request(login.id)
+    session = ctx.store.create_session(user, PASSWORD_AMR)
+    response = complete(ctx, client, login.params, login.redirect_uri, session)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.id,
+        max_age=session.expires_at - ctx.store.now(),
+        httponly=True,
+        samesite="lax",
+        secure=ctx.secure_cookies,  # plain-http localhost must not get Secure, or the browser drops it
+        path="/",
+    )
+    return params, response

@@ -1,0 +1,270 @@
+"""Clients, users and settings of the mock: the built-in demo data and the config file.
+
+The config file (TOML or JSON, chosen by its extension) may hold:
+
+    demo_data = true            # keep the built-in clients and users (default true)
+    signing_key = "key.pem"     # optional RSA private key (PEM) for stable keys
+
+    [[clients]]
+    client_id = "..."           # a client with the same id as a demo one replaces it
+    client_secret = "..."       # leave out for a public client (PKCE required)
+    redirect_uris = ["..."]
+    post_logout_redirect_uris = ["..."]
+    refresh_token_rotation = false
+    access_token_lifetime = 1800
+
+    [[users]]
+    email = "..."               # a user with the same email as a demo one replaces it
+    password = "..."
+    sub = "..."                 # optional: a stable UUID is derived from the email
+    [users.claims]              # any OIDC standard claims (given_name, locale, ...)
+    [users.custom_attributes]   # anything: shown in userinfo as custom_attributes
+    roles = ["..."]
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import tomllib
+import uuid
+from pathlib import Path
+from typing import Any
+
+# Authgear's defaults (see shared/authgear-wire.md, "Default lifetimes").
+ACCESS_TOKEN_LIFETIME = 1800
+ID_TOKEN_LIFETIME = 300
+CODE_LIFETIME = 300
+REFRESH_TOKEN_LIFETIME = 52 * 7 * 24 * 3600
+REFRESH_TOKEN_IDLE = 30 * 24 * 3600
+SESSION_LIFETIME = 52 * 7 * 24 * 3600
+LOGIN_REQUEST_LIFETIME = 20 * 60
+
+# OIDC Core §5.1 claims the scopes `profile`, `email`, `phone`, `address` release.
+PROFILE_CLAIMS = (
+    "name", "family_name", "given_name", "middle_name", "nickname", "preferred_username",
+    "profile", "picture", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at",
+)
+SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
+    "profile": PROFILE_CLAIMS,
+    "email": ("email", "email_verified"),
+    "phone": ("phone_number", "phone_number_verified"),
+    "address": ("address",),
+}
+USER_CLAIM_NAMES = frozenset(c for claims in SCOPE_CLAIMS.values() for c in claims) - {"updated_at"}
+
+
+class ConfigError(ValueError):
+    """A config file or a teaching-API body that does not describe a valid client or user."""
+
+
+@dataclasses.dataclass
+class Client:
+    client_id: str
+    redirect_uris: list[str]
+    client_secret: str | None = None  # None: a public client (token auth method "none")
+    post_logout_redirect_uris: list[str] = dataclasses.field(default_factory=list)
+    name: str = ""
+    refresh_token_rotation: bool = False  # Authgear's default: off
+    access_token_lifetime: int = ACCESS_TOKEN_LIFETIME
+    id_token_lifetime: int = ID_TOKEN_LIFETIME
+    refresh_token_lifetime: int = REFRESH_TOKEN_LIFETIME
+    refresh_token_idle: int = REFRESH_TOKEN_IDLE
+
+    @property
+    def is_confidential(self) -> bool:
+        return self.client_secret is not None
+
+    def public_view(self) -> dict[str, Any]:
+        view = dataclasses.asdict(self)
+        if self.client_secret:
+            view["client_secret"] = self.client_secret[:4] + "…"
+        return view
+
+
+@dataclasses.dataclass
+class User:
+    email: str
+    password: str
+    sub: str = ""
+    email_verified: bool = True
+    claims: dict[str, Any] = dataclasses.field(default_factory=dict)
+    custom_attributes: dict[str, Any] = dataclasses.field(default_factory=dict)
+    roles: list[str] = dataclasses.field(default_factory=list)
+    updated_at: int = 1767225600  # 2026-01-01T00:00:00Z: fixed, so outputs are stable
+
+    def __post_init__(self) -> None:
+        if not self.sub:
+            # Stable across restarts, so notebooks can show the same `sub` every run.
+            self.sub = str(uuid.uuid5(uuid.NAMESPACE_URL, "mock-idp:user:" + self.email.lower()))
+
+    def public_view(self) -> dict[str, Any]:
+        view = dataclasses.asdict(self)
+        view["password"] = "•" * 6
+        return view
+
+
+def demo_clients() -> list[Client]:
+    return [
+        Client(
+            client_id="mock-client",
+            client_secret="mock-secret",
+            name="My App (the tutorial's Express app)",
+            redirect_uris=[
+                "http://localhost:3000/auth-redirect",  # the tutorial's and the walkthrough's
+                "http://localhost:3001/auth-redirect",  # the notebooks' callback listener
+            ],
+            post_logout_redirect_uris=[
+                "http://localhost:3000",
+                "http://localhost:3000/",
+                "http://localhost:3001/logged-out",
+            ],
+        ),
+        Client(
+            client_id="mock-spa",
+            client_secret=None,
+            name="A public client (single-page app): PKCE required, no secret",
+            redirect_uris=["http://localhost:3000/auth-redirect", "http://localhost:3001/auth-redirect"],
+            post_logout_redirect_uris=["http://localhost:3000/"],
+        ),
+    ]
+
+
+def demo_users() -> list[User]:
+    return [
+        User(
+            email="alice@example.com",
+            password="alice123",
+            claims={
+                "name": "Alice Liddell",
+                "given_name": "Alice",
+                "family_name": "Liddell",
+                "preferred_username": "alice",
+                "locale": "en-GB",
+                "zoneinfo": "Europe/London",
+                "phone_number": "+447700900123",
+                "phone_number_verified": True,
+            },
+            custom_attributes={"department": "Engineering", "plan": "pro"},
+            roles=["admin"],
+        ),
+        User(
+            email="bob@example.com",
+            password="bob123",
+            claims={
+                "name": "Bob Builder",
+                "given_name": "Bob",
+                "family_name": "Builder",
+                "preferred_username": "bob",
+                "locale": "en-US",
+                "zoneinfo": "America/New_York",
+            },
+            custom_attributes={"department": "Sales", "plan": "free"},
+            roles=[],
+        ),
+    ]
+
+
+def _check_str_list(name: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{name} must be a list of strings")
+    return value
+
+
+def client_from_dict(data: Any) -> Client:
+    if not isinstance(data, dict):
+        raise ConfigError("a client must be an object")
+    known = {f.name for f in dataclasses.fields(Client)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown client field(s): {', '.join(unknown)}")
+    if not isinstance(data.get("client_id"), str) or not data["client_id"]:
+        raise ConfigError("client_id is required (a non-empty string)")
+    _check_str_list("redirect_uris", data.get("redirect_uris"))
+    _check_str_list("post_logout_redirect_uris", data.get("post_logout_redirect_uris", []))
+    secret = data.get("client_secret")
+    if secret is not None and (not isinstance(secret, str) or not secret):
+        raise ConfigError("client_secret must be a non-empty string (or left out for a public client)")
+    for field in ("access_token_lifetime", "id_token_lifetime", "refresh_token_lifetime", "refresh_token_idle"):
+        value = data.get(field, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"{field} must be a positive whole number of seconds")
+    if not isinstance(data.get("refresh_token_rotation", False), bool):
+        raise ConfigError("refresh_token_rotation must be true or false")
+    return Client(**data)
+
+
+def user_from_dict(data: Any) -> User:
+    if not isinstance(data, dict):
+        raise ConfigError("a user must be an object")
+    known = {f.name for f in dataclasses.fields(User)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown user field(s): {', '.join(unknown)}")
+    for field in ("email", "password"):
+        if not isinstance(data.get(field), str) or not data[field]:
+            raise ConfigError(f"{field} is required (a non-empty string)")
+    if not isinstance(data.get("sub", ""), str):
+        raise ConfigError("sub must be a string")
+    for field in ("claims", "custom_attributes"):
+        if not isinstance(data.get(field, {}), dict):
+            raise ConfigError(f"{field} must be an object")
+    _check_str_list("roles", data.get("roles", []))
+    if not isinstance(data.get("email_verified", True), bool):
+        raise ConfigError("email_verified must be true or false")
+    return User(**data)
+
+
+@dataclasses.dataclass
+class MockConfig:
+    clients: dict[str, Client]
+    users: dict[str, User]  # by lower-cased email
+    signing_key_pem: bytes | None = None
+
+    @classmethod
+    def demo(cls) -> "MockConfig":
+        return cls(
+            clients={c.client_id: c for c in demo_clients()},
+            users={u.email.lower(): u for u in demo_users()},
+        )
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "MockConfig":
+        path = Path(path)
+        try:
+            text = path.read_bytes()
+            data = tomllib.loads(text.decode()) if path.suffix == ".toml" else json.loads(text)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        return cls.from_dict(data, base_dir=path.parent)
+
+    @classmethod
+    def from_dict(cls, data: Any, base_dir: Path = Path(".")) -> "MockConfig":
+        if not isinstance(data, dict):
+            raise ConfigError("the config must be an object")
+        unknown = sorted(set(data) - {"demo_data", "signing_key", "clients", "users"})
+        if unknown:
+            raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
+        config = cls.demo() if data.get("demo_data", True) else cls(clients={}, users={})
+        for item in data.get("clients", []):
+            client = client_from_dict(item)
+            config.clients[client.client_id] = client
+        for item in data.get("users", []):
+            user = user_from_dict(item)
+            config.users[user.email.lower()] = user
+        if data.get("signing_key"):
+            try:
+                config.signing_key_pem = (base_dir / data["signing_key"]).read_bytes()
+            except OSError as exc:
+                raise ConfigError(f"cannot read signing_key: {exc}") from exc
+        return config
+
+    def copy(self) -> "MockConfig":
+        return copy.deepcopy(self)
+
+    def find_user(self, email: str) -> User | None:
+        return self.users.get(email.strip().lower())
+
+    def user_by_sub(self, sub: str) -> User | None:
+        return next((u for u in self.users.values() if u.sub == sub), None)

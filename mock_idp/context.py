@@ -1,0 +1,103 @@
+"""What every endpoint shares: the issuer, the store, the key, the log, the page templates."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+
+from .config import demo_users
+from .exchanges import ExchangeLog
+from .keys import SigningKey
+from .params import BadParameters
+from .store import Store
+
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True,  # every value in every page is escaped
+)
+SESSION_COOKIE = "mock_idp_session"  # not "session": the walkthrough's cookie lives on localhost too
+PAGE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action *; frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+}
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+@dataclasses.dataclass
+class Context:
+    issuer: str
+    store: Store
+    key: SigningKey
+    log: ExchangeLog
+
+    def endpoint(self, path: str) -> str:
+        return self.issuer + path
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.issuer.startswith("https://")
+
+    def page(self, template: str, status: int = 200, headers: dict[str, str] | None = None, **values: Any) -> HTMLResponse:
+        html = TEMPLATES.get_template(template).render(**values)
+        return HTMLResponse(html, status_code=status, headers={**PAGE_HEADERS, **(headers or {})})
+
+    def demo_hint(self) -> list[tuple[str, str]]:
+        """The built-in demo users still present with their demo password, for the login page's hint."""
+        hint = []
+        for demo in demo_users():
+            user = self.store.config.find_user(demo.email)
+            if user is not None and user.password == demo.password:
+                hint.append((demo.email, demo.password))
+        return hint
+
+
+def error_page(error: str, description: str, status: int = 400) -> PlainTextResponse:
+    """Authgear's error page for errors that must not redirect (unknown client, bad redirect_uri)."""
+    return PlainTextResponse(
+        f"error: {error}\nerror_description: {description}\n",
+        status_code=status,
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"},
+    )
+
+
+def json_error(error: str, description: str, status: int = 400, headers: dict[str, str] | None = None) -> JSONResponse:
+    """RFC 6749 §5.2 error body."""
+    return JSONResponse(
+        {"error": error, "error_description": description}, status_code=status, headers={**NO_STORE, **(headers or {})}
+    )
+
+
+def json_ok(body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, headers=headers)
+
+
+Handler = Callable[[Context, Request], Awaitable[tuple[dict[str, str], Response]]]
+
+
+def logged(ctx: Context, handler: Handler, on_bad_parameters: Callable[[str], Response]) -> Callable[[Request], Awaitable[Response]]:
+    """Wraps a protocol endpoint: records the exchange for the teaching log; unreadable input
+    gets the endpoint's own error shape instead of a 500."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        try:
+            params, response = await handler(ctx, request)
+        except BadParameters as exc:
+            params, response = {}, on_bad_parameters(str(exc))
+        ctx.log.record(request, params, response)
+        return response
+
+    return endpoint
+
+
+def pretty_json(body: Any) -> str:
+    return json.dumps(body, indent=2, sort_keys=True)

@@ -1,0 +1,147 @@
+"""The token endpoint (RFC 6749 §3.2): the authorization_code and refresh_token grants.
+
+Errors are HTTP 400 JSON (RFC 6749 §5.2) with Authgear's codes, including its quirks
+(shared/authgear-wire.md, "Token endpoint").
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import urllib.parse
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from .config import Client
+from .context import NO_STORE, Context, json_error
+from .params import form_params
+from .tokens import token_response
+
+VERIFIER = re.compile(r"[-._~A-Za-z0-9]{43,128}")  # RFC 7636 §4.1
+
+
+class TokenError(Exception):
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    """client_secret_basic: RFC 6749 §2.3.1 form-urlencodes id and secret before base64."""
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        return None
+    return urllib.parse.unquote_plus(client_id), urllib.parse.unquote_plus(secret)
+
+
+def client_credentials(request: Request, params: dict[str, str]) -> tuple[str, str]:
+    """client_secret_post, else client_secret_basic (used only when the body has neither)."""
+    if "client_id" in params or "client_secret" in params:
+        return params.get("client_id", ""), params.get("client_secret", "")
+    return basic_credentials(request) or ("", "")
+
+
+def check_secret(client: Client, secret: str) -> None:
+    if not client.is_confidential:
+        return
+    if not secret:
+        raise TokenError("invalid_client", "client secret is required")
+    assert client.client_secret is not None
+    if not hmac.compare_digest(secret.encode(), client.client_secret.encode()):
+        # Authgear's quirk: RFC 6749 §5.2 says invalid_client (401) here.
+        raise TokenError("invalid_request", "invalid client secret")
+
+
+def s256(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()
+
+
+def authorization_code_grant(ctx: Context, client: Client, params: dict[str, str], secret: str) -> dict:
+    code_value = params.get("code", "")
+    if not code_value:
+        raise TokenError("invalid_request", "code is required")
+    # The client authenticates before anything about the code is looked at (RFC 6749 §3.2.1).
+    check_secret(client, secret)
+    code = ctx.store.find_code(code_value)
+    if code is None or code.client_id != client.client_id:
+        raise TokenError("invalid_grant", "invalid authorization code")
+    sent = params.get("redirect_uri", "")
+    if sent != code.redirect_uri_sent and not (code.redirect_uri_sent == "" and sent == code.redirect_uri):
+        raise TokenError("invalid_request", "invalid redirect URI")
+    verifier = params.get("code_verifier")
+    if code.code_challenge is not None:
+        if not verifier or not VERIFIER.fullmatch(verifier):
+            raise TokenError("invalid_grant", "invalid code verifier")
+        if not hmac.compare_digest(s256(verifier), code.code_challenge):
+            raise TokenError("invalid_grant", "invalid code verifier")
+    elif verifier:
+        # No challenge was sent at authorize: a verifier now is a PKCE downgrade (RFC 9700 §2.1.1).
+        raise TokenError("invalid_grant", "code_verifier sent but no code_challenge was sent at authorize")
+
+    # Every check passed: only now is the code consumed (a failed exchange keeps it).
+    if not ctx.store.consume_code(code_value):
+        raise TokenError("invalid_grant", "invalid authorization code")
+    user = ctx.store.user(code.user_sub)
+    if user is None or ctx.store.live_session(code.session_id) is None:
+        raise TokenError("invalid_grant", "invalid authorization code")
+    grant, refresh_token = ctx.store.create_grant(code, offline="offline_access" in code.scopes)
+    return token_response(
+        ctx.key, ctx.issuer, client, user, grant, ctx.store.now(), code.nonce, refresh_token,
+        ctx.store.remember_access_token,
+    )
+
+
+def refresh_token_grant(ctx: Context, client: Client, params: dict[str, str]) -> dict:
+    # Authgear does not check the client secret on this grant; the request's scope is ignored.
+    token = params.get("refresh_token", "")
+    if not token:
+        raise TokenError("invalid_request", "refresh token is required")
+    grant = ctx.store.grant_for_refresh_token(token)
+    if grant is None:
+        raise TokenError("invalid_grant", "invalid refresh token")
+    if grant.client_id != client.client_id:
+        raise TokenError("invalid_request", "client ID mismatch")
+    user = ctx.store.user(grant.user_sub)
+    if user is None:
+        raise TokenError("invalid_grant", "invalid refresh token")
+    with ctx.store.lock:
+        grant.last_used_at = ctx.store.now()
+        # With rotation the old refresh token dies at once (no grace period, as Authgear).
+        new_refresh = ctx.store.rotate_refresh_token(grant) if client.refresh_token_rotation else None
+    return token_response(
+        ctx.key, ctx.issuer, client, user, grant, ctx.store.now(), None, new_refresh,
+        ctx.store.remember_access_token,
+    )
+
+
+async def token(ctx: Context, request: Request) -> tuple[dict[str, str], Response]:
+    params = await form_params(request)  # a JSON body is as good as empty
+    client_id, secret = client_credentials(request, params)
+    client = ctx.store.client(client_id)
+    try:
+        if client is None:
+            raise TokenError("invalid_client", "invalid client ID")
+        grant_type = params.get("grant_type", "")
+        if grant_type == "authorization_code":
+            body = authorization_code_grant(ctx, client, params, secret)
+        elif grant_type == "refresh_token":
+            body = refresh_token_grant(ctx, client, params)
+        elif grant_type == "client_credentials":
+            raise TokenError("unauthorized_client", "client_credentials is for machine-to-machine clients only")
+        else:
+            raise TokenError("unsupported_grant_type", "unsupported grant type")
+    except TokenError as error:
+        return params, json_error(error.error, error.description)
+    return params, JSONResponse(body, headers=NO_STORE)

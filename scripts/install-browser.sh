@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Debian's chromium for the end-to-end tests (Playwright's own browser download does not
+# work offline). Installs only when missing; without root it says what to run instead.
+set -euo pipefail
+if [ -x /usr/bin/chromium ]; then
+  exit 0
+fi
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=""
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  SUDO="sudo"
+else
+  echo "install-browser: /usr/bin/chromium is missing and this user cannot install it." >&2
+  echo "  Run: sudo apt-get install -y chromium   (the browser tests are skipped until then)" >&2
+  exit 0
+fi
+echo "Installing Debian's chromium for the browser tests..."
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+/usr/bin/chromium --version
