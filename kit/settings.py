@@ -1,0 +1,86 @@
+"""Which authorization server the kit talks to.
+
+The tutorial's four variables, from the environment or from `.env` at the repository's
+root (the environment wins; KIT_ENV_FILE names another file). No AUTHGEAR_ENDPOINT means
+the bundled mock at http://localhost:4000 with its demo client.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import requests
+from dotenv import dotenv_values
+
+ROOT = Path(__file__).resolve().parent.parent
+MOCK_ENDPOINT = "http://localhost:4000"
+MOCK_CLIENT_ID = "mock-client"
+MOCK_CLIENT_SECRET = "mock-secret"
+DEFAULT_REDIRECT_URL = "http://localhost:3000/auth-redirect"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    endpoint: str  # the issuer: scheme://host[:port], no trailing slash
+    client_id: str
+    client_secret: str
+    redirect_url: str
+    is_mock: bool
+
+    def describe(self) -> str:
+        where = "the bundled mock (no .env needed)" if self.is_mock else "your Authgear project (from .env)"
+        return f"{where}: {self.endpoint}, client_id {self.client_id}"
+
+
+def load_settings(env_file: str | Path | None = None) -> Settings:
+    path = Path(env_file or os.environ.get("KIT_ENV_FILE") or ROOT / ".env")
+    values = {k: v for k, v in dotenv_values(path).items() if v} if path.is_file() else {}
+    values.update({k: v for k, v in os.environ.items() if k.startswith("AUTHGEAR_") and v})
+    endpoint = values.get("AUTHGEAR_ENDPOINT", "").strip().rstrip("/")
+    if not endpoint:
+        return Settings(
+            endpoint=MOCK_ENDPOINT,
+            client_id=MOCK_CLIENT_ID,
+            client_secret=MOCK_CLIENT_SECRET,
+            redirect_url=values.get("AUTHGEAR_REDIRECT_URL", DEFAULT_REDIRECT_URL),
+            is_mock=True,
+        )
+    return Settings(
+        endpoint=endpoint,
+        client_id=values.get("AUTHGEAR_CLIENT_ID", ""),
+        client_secret=values.get("AUTHGEAR_CLIENT_SECRET", ""),
+        redirect_url=values.get("AUTHGEAR_REDIRECT_URL", DEFAULT_REDIRECT_URL),
+        is_mock=False,
+    )
+
+
+def mock_answers(endpoint: str = MOCK_ENDPOINT) -> bool:
+    try:
+        response = requests.get(endpoint + "/.well-known/openid-configuration", timeout=2)
+        return response.ok and response.json().get("issuer") == endpoint
+    except (requests.RequestException, ValueError):
+        return False
+
+
+def ensure_mock(endpoint: str = MOCK_ENDPOINT):
+    """Makes sure the bundled mock answers at `endpoint` (http://localhost:PORT).
+
+    Uses the one already running (started by `make lab`, the walkthrough or an earlier
+    cell); otherwise starts one in this process, in a background thread. Returns the
+    RunningServer it started, or None if one was already there.
+    """
+    if mock_answers(endpoint):
+        return None
+    from mock_idp import serve
+
+    host_port = endpoint.split("://", 1)[1]
+    host, _, port = host_port.rpartition(":")
+    try:
+        return serve(host=host, port=int(port), issuer=endpoint)
+    except OSError as exc:
+        raise RuntimeError(
+            f"Port {port} is taken by something that is not the mock, so the mock cannot start at "
+            f"{endpoint}. Stop that program (or restart the kernel) and run this cell again."
+        ) from exc

@@ -1,0 +1,104 @@
+"""The requests a browser and a client app make in the authorization-code flow, for tests.
+
+No backdoor: the login goes through the real login form, as a person's browser would.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+CLIENT_ID = "mock-client"
+CLIENT_SECRET = "mock-secret"
+REDIRECT_URI = "http://localhost:3000/auth-redirect"
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def query_of(url: str) -> dict[str, str]:
+    parts = urllib.parse.urlsplit(url)
+    return dict(urllib.parse.parse_qsl(parts.query or parts.fragment, keep_blank_values=True))
+
+
+@dataclass
+class Flow:
+    issuer: str
+    browser: requests.Session
+    verifier: str = ""
+    last: dict[str, Any] = field(default_factory=dict)
+
+    def authorize_params(self, **overrides: Any) -> dict[str, str]:
+        self.verifier, challenge = pkce_pair()
+        params = {
+            "client_id": CLIENT_ID,
+            "redirect_uri": REDIRECT_URI,
+            "response_type": "code",
+            "scope": "openid offline_access email profile",
+            "state": secrets.token_urlsafe(16),
+            "nonce": secrets.token_urlsafe(16),
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+        params.update(overrides)
+        return {k: v for k, v in params.items() if v is not None}
+
+    def authorize(self, **overrides: Any) -> requests.Response:
+        """GET /oauth2/authorize; returns the first response (no redirects followed)."""
+        params = self.authorize_params(**overrides)
+        self.last = params
+        return self.browser.get(self.issuer + "/oauth2/authorize", params=params, allow_redirects=False)
+
+    def login_form(self, response: requests.Response) -> tuple[str, str]:
+        """Follows the redirect to the login page; returns (form action, login_request)."""
+        assert response.status_code == 303, response.text
+        page = self.browser.get(response.headers["location"], allow_redirects=False)
+        assert page.status_code == 200, page.text
+        action = re.search(r'<form method="post" action="([^"]+)"', page.text)
+        login_request = re.search(r'name="login_request" value="([^"]+)"', page.text)
+        assert action and login_request, page.text
+        return action.group(1), login_request.group(1)
+
+    def submit_login(self, response: requests.Response, email: str = "alice@example.com",
+                     password: str = "alice123") -> requests.Response:
+        action, login_request = self.login_form(response)
+        return self.browser.post(
+            action,
+            data={"login_request": login_request, "email": email, "password": password, "action": "login"},
+            allow_redirects=False,
+        )
+
+    def login(self, email: str = "alice@example.com", password: str = "alice123", **overrides: Any) -> dict[str, str]:
+        """authorize → login form → callback; returns the callback's parameters (code, state)."""
+        answer = self.submit_login(self.authorize(**overrides), email, password)
+        assert answer.status_code == 303, answer.text
+        return query_of(answer.headers["location"])
+
+    def exchange(self, code: str, **overrides: Any) -> requests.Response:
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": self.last.get("redirect_uri", REDIRECT_URI),
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "code_verifier": self.verifier,
+        }
+        data.update(overrides)
+        return requests.post(self.issuer + "/oauth2/token", data={k: v for k, v in data.items() if v is not None})
+
+    def tokens(self, **login_overrides: Any) -> dict[str, Any]:
+        """A complete login: the token endpoint's JSON answer."""
+        callback = self.login(**login_overrides)
+        response = self.exchange(callback["code"])
+        assert response.status_code == 200, response.text
+        return response.json()
