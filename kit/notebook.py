@@ -1,0 +1,311 @@
+"""Small helpers for the notebooks. The OAuth requests themselves stay in the cells; these
+only print what went over the wire, do the part a browser does, and fast-forward a later
+notebook to its starting point.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html.parser
+import json
+import os
+import secrets
+import threading
+import urllib.parse
+from typing import Any
+
+import requests
+
+from .settings import Settings, ensure_mock, load_settings
+
+TIMEOUT = 10  # seconds, for every request a helper makes: nothing hangs in front of a room
+
+# Values shown only by their start (a learner sees which value it is, never the whole secret).
+SECRET_NAMES = {
+    "client_secret", "code", "code_verifier", "refresh_token", "access_token", "id_token",
+    "token", "id_token_hint", "password",
+}
+
+# The learner's browser when the notebooks run unattended (CI): it keeps the mock's cookie
+# across cells, as a real browser would, so single sign-on and logout behave the same.
+BROWSER = requests.Session()
+
+
+def short(value: str, keep: int = 8) -> str:
+    """The first characters of a secret, enough to recognise it: 'eyJhbGci…'."""
+    return value if len(value) <= keep + 2 else value[:keep] + "…"
+
+
+def shorten_fields(fields: Any) -> Any:
+    if isinstance(fields, dict):
+        return {k: (short(v) if k in SECRET_NAMES and isinstance(v, str) else shorten_fields(v)) for k, v in fields.items()}
+    return fields
+
+
+def connect() -> Settings:
+    """Reads .env, makes sure the bundled mock answers if no Authgear project is configured,
+    and says which provider the notebook is talking to."""
+    settings = load_settings()
+    if settings.is_mock:
+        ensure_mock(settings.endpoint)
+    print("Provider:", settings.describe())
+    print("Redirect URL:", settings.redirect_url)
+    return settings
+
+
+def _shorten_url(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if not parts.query:
+        return url
+    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    query = "&".join(f"{k}={short(v) if k in SECRET_NAMES else urllib.parse.quote(v, safe='')}" for k, v in pairs)
+    return urllib.parse.urlunsplit(parts._replace(query=query))
+
+
+def _shorten_header(name: str, value: str) -> str:
+    if name.lower() == "authorization":
+        scheme, _, credentials = value.partition(" ")
+        return f"{scheme} {short(credentials)}"
+    if name.lower() == "location":
+        return _shorten_url(value)
+    return value
+
+
+def show(response: requests.Response) -> None:
+    """Prints the request and the answer as they went over the wire, secrets shortened."""
+    request = response.request
+    print(f"{request.method} {_shorten_url(request.url or '')}")
+    for name in ("Authorization", "Content-Type"):
+        if name in request.headers:
+            print(f"{name}: {_shorten_header(name, request.headers[name])}")
+    body = request.body
+    if body:
+        text = body.decode() if isinstance(body, bytes) else str(body)
+        if request.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+            pairs = urllib.parse.parse_qsl(text, keep_blank_values=True)
+            print()
+            print("&\n".join(f"{k}={short(v) if k in SECRET_NAMES else v}" for k, v in pairs))
+        else:
+            print()
+            print(text)
+    print()
+    print(f"HTTP {response.status_code} {response.reason}")
+    for name in ("Location", "Content-Type", "Cache-Control", "WWW-Authenticate"):
+        if name in response.headers:
+            print(f"{name}: {_shorten_header(name, response.headers[name])}")
+    if response.headers.get("Content-Type", "").startswith("application/json") and response.content:
+        print()
+        print(json.dumps(shorten_fields(response.json()), indent=2, ensure_ascii=False))
+    elif response.headers.get("Content-Type", "").startswith("text/plain") and response.text:
+        print()
+        print(response.text.rstrip())
+
+
+def pkce_pair() -> tuple[str, str]:
+    """A PKCE verifier and its S256 challenge (notebook 03 builds these by hand)."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+# --- The browser step ------------------------------------------------------------------
+
+class _FormFinder(html.parser.HTMLParser):
+    """Finds the login form's action and its hidden inputs, as a browser would see them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict[str, Any]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.forms.append({"action": values.get("action", ""), "fields": {}, "names": set()})
+        elif tag == "input" and self.forms:
+            name = values.get("name")
+            if name:
+                self.forms[-1]["names"].add(name)
+                if values.get("type") == "hidden":
+                    self.forms[-1]["fields"][name] = values.get("value", "")
+
+
+def _autologin_credentials() -> tuple[str, str] | None:
+    """KIT_AUTOLOGIN=1 (alice) or KIT_AUTOLOGIN=email:password: no person at the browser."""
+    value = os.environ.get("KIT_AUTOLOGIN", "")
+    if not value:
+        return None
+    if ":" in value:
+        email, _, password = value.partition(":")
+        return email, password
+    return "alice@example.com", "alice123"
+
+
+class PendingLogin:
+    """The step a person does in a browser: open the authorization URL, log in, land on the
+    redirect URL. `callback()` returns the URL the browser landed on."""
+
+    def __init__(self, settings: Settings, authorization_url: str, press: str = "login") -> None:
+        self.settings = settings
+        self.url = authorization_url
+        self.press = press
+        self.credentials = _autologin_credentials()
+        redirect = urllib.parse.urlsplit(settings.redirect_url)
+        self.listen = (
+            self.credentials is None
+            and redirect.hostname in ("localhost", "127.0.0.1")
+            and not os.environ.get("KIT_PASTE_BACK")
+        )
+        self.listener: Any = None
+        self.landed: list[str] = []
+        self.event = threading.Event()
+
+    def show_link(self) -> None:
+        action = "press Cancel" if self.press == "cancel" else "log in"
+        print("Open this link in your browser and", action + ":")
+        print()
+        print(self.url)
+        if self.credentials is not None:
+            print()
+            doing = "pressing Cancel" if self.press == "cancel" else f"logging in as {self.credentials[0]}"
+            print(f"(Running unattended: the notebook makes the browser's requests itself, {doing}.)")
+        elif self.listen:
+            self._start_listener()
+            print()
+            print(f"The notebook is listening at {self.settings.redirect_url} to catch where you land.")
+        else:
+            print()
+            print("Then copy the whole URL you land on (even if the page does not load) and paste it below.")
+
+    def _start_listener(self) -> None:
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import HTMLResponse
+        from starlette.routing import Route
+
+        from mock_idp.server import bind, serve_app
+
+        redirect = urllib.parse.urlsplit(self.settings.redirect_url)
+
+        async def landed(request: Request) -> HTMLResponse:
+            self.landed.append(str(request.url))
+            self.event.set()
+            return HTMLResponse("<h1>Got it.</h1><p>Go back to the notebook: it has what it needs.</p>")
+
+        app = Starlette(routes=[Route(redirect.path or "/", landed, methods=["GET", "POST"])])
+        try:
+            sock = bind(redirect.hostname or "localhost", redirect.port or 80)
+        except OSError:
+            self.listen = False
+            print(f"(Port {redirect.port} is busy, e.g. the walkthrough runs there: paste the URL instead.)")
+            return
+        self.listener = serve_app(app, sock, self.settings.redirect_url)
+
+    def _browse(self) -> str:
+        """What the browser does, as plain HTTP: follow redirects, fill in the login form."""
+        assert self.credentials is not None
+        url = self.url
+        for _ in range(10):
+            if url.startswith(self.settings.redirect_url):
+                return url
+            response = BROWSER.get(url, allow_redirects=False, timeout=TIMEOUT)
+            for _attempt in range(3):
+                if response.status_code != 200 or "<form" not in response.text:
+                    break
+                response = self._submit_form(url, response.text)
+            if response.status_code not in (301, 302, 303, 307, 308):
+                raise RuntimeError(f"The browser stopped at HTTP {response.status_code}: {response.text[:300]}")
+            url = urllib.parse.urljoin(url, response.headers["location"])
+        raise RuntimeError("Too many redirects")
+
+    def _submit_form(self, url: str, page: str) -> requests.Response:
+        assert self.credentials is not None
+        finder = _FormFinder()
+        finder.feed(page)
+        if self.press == "cancel":
+            form = finder.forms[-1]
+            data = {**form["fields"], "action": "cancel"}
+        else:
+            form = next((f for f in finder.forms if {"email", "password"} <= f["names"]), None)
+            if form is None:
+                raise RuntimeError("The page has no login form with email and password fields.")
+            email, password = self.credentials
+            data = {**form["fields"], "email": email, "password": password, "action": "login"}
+        return BROWSER.post(urllib.parse.urljoin(url, form["action"]), data=data, allow_redirects=False, timeout=TIMEOUT)
+
+    def callback(self, timeout: float = 300) -> str:
+        if self.credentials is not None:
+            return self._browse()
+        if self.listen and self.listener is not None:
+            try:
+                if not self.event.wait(timeout):
+                    raise TimeoutError(f"No login arrived within {timeout:.0f} s: run the previous cell again.")
+                return self.landed[0]
+            finally:
+                self.listener.stop()
+        return input("Paste the URL you landed on: ").strip()
+
+
+def login_in_browser(settings: Settings, authorization_url: str, press: str = "login") -> PendingLogin:
+    """Shows the link (and starts catching the callback); `.callback()` waits for it."""
+    pending = PendingLogin(settings, authorization_url, press)
+    pending.show_link()
+    return pending
+
+
+# --- Fast-forward for later notebooks ----------------------------------------------------
+
+def discover(settings: Settings) -> dict[str, Any]:
+    response = requests.get(settings.endpoint + "/.well-known/openid-configuration", timeout=TIMEOUT)
+    response.raise_for_status()
+    return response.json()
+
+
+def quick_login(settings: Settings, scope: str = "openid offline_access email profile") -> dict[str, Any]:
+    """Notebooks 03 and 04 by hand, in one call: authorization URL with state, nonce and PKCE,
+    the browser step, state check, code exchange. Returns the token response (plus the nonce
+    that was sent, under "_nonce", so the ID token can be checked against it)."""
+    metadata = discover(settings)
+    state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    verifier, challenge = pkce_pair()
+    url = metadata["authorization_endpoint"] + "?" + urllib.parse.urlencode({
+        "client_id": settings.client_id,
+        "redirect_uri": settings.redirect_url,
+        "response_type": "code",
+        "scope": scope,
+        "state": state,
+        "nonce": nonce,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    })
+    pending = PendingLogin(settings, url)
+    if pending.credentials is None:
+        pending.show_link()
+    landed = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(pending.callback()).query))
+    if landed.get("state") != state:
+        raise RuntimeError(f"state does not match: the login did not come from this notebook ({landed})")
+    if "code" not in landed:
+        raise RuntimeError(f"the login did not give a code: {landed}")
+    response = requests.post(metadata["token_endpoint"], data={
+        "grant_type": "authorization_code",
+        "code": landed["code"],
+        "redirect_uri": settings.redirect_url,
+        "client_id": settings.client_id,
+        "client_secret": settings.client_secret,
+        "code_verifier": verifier,
+    }, timeout=TIMEOUT)
+    if response.status_code != 200:
+        raise RuntimeError(f"the code exchange failed: {response.status_code} {response.text}")
+    return {**response.json(), "_nonce": nonce}
+
+
+def advance_mock_clock(settings: Settings, seconds: int) -> bool:
+    """Moves the mock's clock on (codes and tokens expire without waiting). A real Authgear's
+    clock cannot be moved: returns False and says so."""
+    if not settings.is_mock:
+        print(f"A real Authgear project's clock cannot be moved: wait {seconds} s instead, or read on.")
+        return False
+    response = requests.post(settings.endpoint + "/_mock/clock", json={"advance": seconds}, timeout=TIMEOUT)
+    response.raise_for_status()
+    print(f"The mock's clock is now {response.json()['offset']} s ahead of real time.")
+    return True
