@@ -102,3 +102,65 @@ class Flow:
         response = self.exchange(callback["code"])
         assert response.status_code == 200, response.text
         return response.json()
+
+
+# -- helpers shared by the protocol tests (tests/test_mock_*.py)
+
+def callback(response: requests.Response) -> dict[str, str]:
+    """The parameters of a 303 redirect back to the client (query or fragment)."""
+    assert response.status_code == 303, (response.status_code, response.text)
+    return query_of(response.headers["location"])
+
+
+def basic_auth(client_id: str, secret: str) -> str:
+    """client_secret_basic as RFC 6749 §2.3.1 says: form-urlencode each part, then base64."""
+    raw = urllib.parse.quote_plus(client_id) + ":" + urllib.parse.quote_plus(secret)
+    return "Basic " + base64.b64encode(raw.encode()).decode()
+
+
+def jwks(issuer: str) -> dict[str, Any]:
+    response = requests.get(issuer + "/oauth2/jwks")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def verify_jwt(issuer: str, token: str, audience: str, typ: str) -> dict[str, Any]:
+    """Checks a token as a client would: header, signature against the JWKS fetched over
+    HTTP, issuer and audience; returns its claims."""
+    import jwt  # PyJWT
+
+    header = jwt.get_unverified_header(token)
+    assert header["alg"] == "RS256" and header["typ"] == typ, header
+    keys = {key["kid"]: key for key in jwks(issuer)["keys"]}
+    assert header["kid"] in keys, (header, list(keys))
+    key = jwt.PyJWK(keys[header["kid"]])
+    return jwt.decode(token, key.key, algorithms=["RS256"], audience=audience, issuer=issuer)
+
+
+def add_client(issuer: str, **fields: Any) -> dict[str, Any]:
+    """Adds (or replaces) a client through the teaching API."""
+    response = requests.post(issuer + "/_mock/clients", json=fields)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def add_user(issuer: str, **fields: Any) -> dict[str, Any]:
+    response = requests.post(issuer + "/_mock/users", json=fields)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def advance_clock(issuer: str, seconds: int) -> dict[str, Any]:
+    """Moves the mock's clock on, so that codes and tokens expire on demand."""
+    response = requests.post(issuer + "/_mock/clock", json={"advance": seconds})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def userinfo(issuer: str, access_token: str) -> requests.Response:
+    return requests.get(issuer + "/oauth2/userinfo", headers={"Authorization": "Bearer " + access_token})
+
+
+def refresh(issuer: str, refresh_token: str, client_id: str = CLIENT_ID, **extra: str) -> requests.Response:
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id, **extra}
+    return requests.post(issuer + "/oauth2/token", data=data)
