@@ -104,7 +104,10 @@ def needs_login(ctx: Context, session: IdpSession | None, params: dict[str, str]
     if session is None or "login" in prompts:
         return True
     max_age = params.get("max_age")
-    return max_age is not None and ctx.store.now() - session.auth_time > int(max_age)
+    if max_age is None:
+        return False
+    # OIDC Core §3.1.2.1: max_age=0 means the user must log in again now.
+    return int(max_age) == 0 or ctx.store.now() - session.auth_time > int(max_age)
 
 
 def complete(ctx: Context, client: Client, params: dict[str, str], redirect_uri: str, session: IdpSession) -> Response:
