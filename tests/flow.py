@@ -62,7 +62,10 @@ class Flow:
     def login_form(self, response: requests.Response) -> tuple[str, str]:
         """Follows the redirect to the login page; returns (form action, login_request)."""
         assert response.status_code == 303, response.text
-        page = self.browser.get(response.headers["location"], allow_redirects=False)
+        location = response.headers["location"]
+        # Only ever follow a redirect to the mock: never to the client's redirect_uri.
+        assert location.startswith(self.issuer + "/login?"), location
+        page = self.browser.get(location, allow_redirects=False)
         assert page.status_code == 200, page.text
         action = re.search(r'<form method="post" action="([^"]+)"', page.text)
         login_request = re.search(r'name="login_request" value="([^"]+)"', page.text)
@@ -79,8 +82,14 @@ class Flow:
         )
 
     def login(self, email: str = "alice@example.com", password: str = "alice123", **overrides: Any) -> dict[str, str]:
-        """authorize → login form → callback; returns the callback's parameters (code, state)."""
-        answer = self.submit_login(self.authorize(**overrides), email, password)
+        """authorize → login form → callback; returns the callback's parameters (code, state).
+
+        With an IdP session already in the browser (single sign-on) there is no form."""
+        started = self.authorize(**overrides)
+        location = started.headers.get("location", "")
+        if started.status_code == 303 and not location.startswith(self.issuer + "/login?"):
+            return query_of(location)
+        answer = self.submit_login(started, email, password)
         assert answer.status_code == 303, answer.text
         return query_of(answer.headers["location"])
 
@@ -124,9 +133,10 @@ def jwks(issuer: str) -> dict[str, Any]:
     return response.json()
 
 
-def verify_jwt(issuer: str, token: str, audience: str, typ: str) -> dict[str, Any]:
+def verify_jwt(issuer: str, token: str, audience: str, typ: str, leeway: int = 0) -> dict[str, Any]:
     """Checks a token as a client would: header, signature against the JWKS fetched over
-    HTTP, issuer and audience; returns its claims."""
+    HTTP, issuer, audience, times; returns its claims. After the mock's clock was advanced,
+    give a `leeway` of that many seconds (its iat is in the real clock's future)."""
     import jwt  # PyJWT
 
     header = jwt.get_unverified_header(token)
@@ -134,7 +144,7 @@ def verify_jwt(issuer: str, token: str, audience: str, typ: str) -> dict[str, An
     keys = {key["kid"]: key for key in jwks(issuer)["keys"]}
     assert header["kid"] in keys, (header, list(keys))
     key = jwt.PyJWK(keys[header["kid"]])
-    return jwt.decode(token, key.key, algorithms=["RS256"], audience=audience, issuer=issuer)
+    return jwt.decode(token, key.key, algorithms=["RS256"], audience=audience, issuer=issuer, leeway=leeway)
 
 
 def add_client(issuer: str, **fields: Any) -> dict[str, Any]:

@@ -22,12 +22,19 @@ STATE = "xyz-state-123"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RunningServer]:
-    """For the checks that change nothing in the mock (no login, no cookie): one server."""
+    """One server for the module (starting and stopping one per test is slow)."""
     running = serve(port=0)
     try:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+def idp(server: RunningServer) -> RunningServer:
+    """Overrides conftest's: the module's server, reset to its starting state for each test."""
+    requests.post(server.url + "/_mock/reset").raise_for_status()
+    return server
 
 
 def authorize(issuer: str, **overrides: str | None) -> requests.Response:
