@@ -1,0 +1,307 @@
+"""RP-initiated logout (end_session) and token revocation.
+
+Reference: shared/authgear-wire.md, "End session" and "Revocation".
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Iterator
+
+import jwt
+import pytest
+import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from mock_idp import RunningServer, serve
+from tests.flow import CLIENT_ID, REDIRECT_URI, Flow, add_client, advance_clock, callback, refresh, userinfo
+
+COOKIE = "mock_idp_session"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    with serve(port=0) as running:
+        yield running
+
+
+@pytest.fixture
+def idp(server: RunningServer) -> RunningServer:
+    """Overrides conftest's: the module's server, reset to its starting state for each test."""
+    requests.post(server.url + "/_mock/reset").raise_for_status()
+    return server
+
+
+def end_session(flow: Flow, method: str = "GET", cookie: bool = True, **params: str) -> requests.Response:
+    session = flow.browser if cookie else requests
+    url = flow.issuer + "/oauth2/end_session"
+    if method == "GET":
+        return session.get(url, params=params, allow_redirects=False)
+    return session.post(url, data=params, allow_redirects=False)
+
+
+def prompt_none(flow: Flow) -> dict[str, str]:
+    return callback(flow.authorize(prompt="none"))
+
+
+def assert_logged_out(idp: RunningServer, flow: Flow, tokens: dict) -> None:
+    """The IdP session, its refresh tokens and its access tokens are all gone."""
+    assert prompt_none(flow)["error"] == "login_required"
+    response = refresh(idp.url, tokens["refresh_token"])
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    assert userinfo(idp.url, tokens["access_token"]).status_code == 401
+
+
+def assert_still_logged_in(idp: RunningServer, flow: Flow, tokens: dict) -> None:
+    assert "code" in prompt_none(flow)
+    assert refresh(idp.url, tokens["refresh_token"]).status_code == 200
+    assert userinfo(idp.url, tokens["access_token"]).status_code == 200
+
+
+# -- end_session
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_end_session_ends_the_session_and_its_tokens(idp: RunningServer, flow: Flow, method: str) -> None:
+    tokens = flow.tokens()
+    assert "code" in prompt_none(flow)  # logged in
+    # A token issued by refreshing is from the same session and dies with it too.
+    refreshed = refresh(idp.url, tokens["refresh_token"]).json()
+    response = end_session(flow, method, id_token_hint=tokens["id_token"])
+    assert response.status_code == 303
+    assert COOKIE not in flow.browser.cookies  # the cookie is deleted
+    assert_logged_out(idp, flow, tokens)
+    assert userinfo(idp.url, refreshed["access_token"]).status_code == 401
+
+
+def test_end_session_with_only_the_cookie(idp: RunningServer, flow: Flow) -> None:
+    tokens = flow.tokens()
+    response = end_session(flow)
+    assert response.headers["location"] == idp.url + "/settings"
+    assert_logged_out(idp, flow, tokens)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_end_session_with_id_token_hint_only_no_cookie(idp: RunningServer, flow: Flow, method: str) -> None:
+    # A back end calling end_session carries no browser cookie: the hint names the session.
+    tokens = flow.tokens()
+    response = end_session(flow, method, cookie=False, id_token_hint=tokens["id_token"],
+                           post_logout_redirect_uri="http://localhost:3000", state="s1")
+    assert response.status_code == 303
+    assert response.headers["location"] == "http://localhost:3000?state=s1"
+    assert COOKIE in flow.browser.cookies  # the browser still has it, but it no longer counts
+    assert_logged_out(idp, flow, tokens)
+
+
+def test_expired_id_token_hint_is_still_a_good_hint(idp: RunningServer, flow: Flow) -> None:
+    tokens = flow.tokens()
+    advance_clock(idp.url, 600)  # the ID token (300 s) has expired
+    response = end_session(flow, cookie=False, id_token_hint=tokens["id_token"],
+                           post_logout_redirect_uri="http://localhost:3000/")
+    assert response.headers["location"] == "http://localhost:3000/"
+    assert prompt_none(flow)["error"] == "login_required"
+
+
+@pytest.mark.parametrize("target", ["http://localhost:3000", "http://localhost:3000/",
+                                    "http://localhost:3001/logged-out"])
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_registered_post_logout_redirect_uri_gets_303_with_state(idp: RunningServer, flow: Flow, target: str,
+                                                                 method: str) -> None:
+    tokens = flow.tokens()
+    state = "after logout&x=1"
+    response = end_session(flow, method, id_token_hint=tokens["id_token"], post_logout_redirect_uri=target,
+                           state=state)
+    assert response.status_code == 303
+    location = response.headers["location"]
+    assert location.startswith(target + "?")
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(location).query) == {"state": [state]}
+
+
+def test_registered_post_logout_redirect_uri_without_state(idp: RunningServer, flow: Flow) -> None:
+    tokens = flow.tokens()
+    response = end_session(flow, id_token_hint=tokens["id_token"], post_logout_redirect_uri="http://localhost:3000/")
+    assert response.headers["location"] == "http://localhost:3000/"
+
+
+def test_post_logout_redirect_uri_by_client_id_without_a_hint(idp: RunningServer, flow: Flow) -> None:
+    # RP-Initiated Logout 1.0 §2 allows client_id to name the client when there is no hint.
+    flow.tokens()
+    response = end_session(flow, client_id=CLIENT_ID, post_logout_redirect_uri="http://localhost:3000", state="s")
+    assert response.headers["location"] == "http://localhost:3000?state=s"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "http://localhost:3000/other",
+        "http://localhost:3000//",
+        "http://localhost:3000/auth-redirect",   # a redirect_uri, not a post-logout one
+        "//evil.example",
+        "http://localhost:3000@evil.example/",
+        "HTTP://LOCALHOST:3000",
+        "javascript:alert(1)",
+    ],
+)
+def test_unregistered_post_logout_redirect_uri_goes_to_settings(idp: RunningServer, flow: Flow, target: str) -> None:
+    tokens = flow.tokens()
+    response = end_session(flow, id_token_hint=tokens["id_token"], post_logout_redirect_uri=target, state="s")
+    assert response.status_code == 303
+    assert response.headers["location"] == idp.url + "/settings"  # never an open redirect
+    assert_logged_out(idp, flow, tokens)  # the logout itself still happened
+
+
+def test_registered_uri_of_another_client_is_not_honoured(idp: RunningServer, flow: Flow) -> None:
+    add_client(idp.url, client_id="other", client_secret="s", redirect_uris=[REDIRECT_URI],
+               post_logout_redirect_uris=["http://localhost:3000/other-bye"])
+    tokens = flow.tokens()  # an ID token of mock-client
+    response = end_session(flow, id_token_hint=tokens["id_token"],
+                           post_logout_redirect_uri="http://localhost:3000/other-bye")
+    assert response.headers["location"] == idp.url + "/settings"
+
+
+def test_registered_uri_without_hint_or_client_id_goes_to_settings(idp: RunningServer, flow: Flow) -> None:
+    flow.tokens()
+    response = end_session(flow, post_logout_redirect_uri="http://localhost:3000")
+    assert response.headers["location"] == idp.url + "/settings"
+
+
+def test_forged_id_token_hint_ends_nothing(idp: RunningServer, flow: Flow) -> None:
+    tokens = flow.tokens()
+    claims = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    header = jwt.get_unverified_header(tokens["id_token"])
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = jwt.encode(claims, other, algorithm="RS256", headers={"kid": header["kid"]})
+    response = end_session(flow, cookie=False, id_token_hint=forged, post_logout_redirect_uri="http://localhost:3000")
+    assert response.headers["location"] == idp.url + "/settings"  # not a hint: the client is unknown
+    assert_still_logged_in(idp, flow, tokens)
+
+
+@pytest.mark.parametrize("hint", ["garbage", "a.b.c", "", "x" * 5000])
+def test_garbage_id_token_hint_is_not_an_error(idp: RunningServer, flow: Flow, hint: str) -> None:
+    tokens = flow.tokens()
+    response = end_session(flow, cookie=False, id_token_hint=hint, post_logout_redirect_uri="http://localhost:3000")
+    assert response.status_code == 303
+    assert response.headers["location"] == idp.url + "/settings"
+    assert_still_logged_in(idp, flow, tokens)
+
+
+def test_end_session_of_one_browser_leaves_another_alone(idp: RunningServer, flow: Flow) -> None:
+    alice = flow.tokens()
+    with requests.Session() as other_browser:
+        bob_flow = Flow(idp.url, other_browser)
+        bob = bob_flow.tokens(email="bob@example.com", password="bob123")
+        end_session(flow, id_token_hint=alice["id_token"])
+        assert_logged_out(idp, flow, alice)
+        assert_still_logged_in(idp, bob_flow, bob)
+
+
+def test_end_session_without_a_session_still_redirects(idp: RunningServer, flow: Flow) -> None:
+    response = end_session(flow, post_logout_redirect_uri="http://localhost:3000")
+    assert response.status_code == 303
+    assert response.headers["location"] == idp.url + "/settings"
+
+
+def test_settings_page_says_signed_out_or_in(idp: RunningServer, flow: Flow) -> None:
+    flow.tokens()
+    signed_in = flow.browser.get(idp.url + "/settings")
+    assert signed_in.status_code == 200 and "alice@example.com" in signed_in.text
+    end_session(flow)
+    signed_out = flow.browser.get(idp.url + "/settings")
+    assert signed_out.status_code == 200 and "signed out" in signed_out.text
+    assert "alice@example.com" not in signed_out.text
+
+
+def test_after_end_session_the_next_authorize_shows_the_form(idp: RunningServer, flow: Flow) -> None:
+    tokens = flow.tokens()
+    end_session(flow, id_token_hint=tokens["id_token"])
+    started = flow.authorize()
+    assert started.headers["location"].startswith(idp.url + "/login?")
+
+
+# -- revocation (RFC 7009)
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"token": "unknown"},
+        {"token": ""},
+        {},
+        {"token": "a.b"},
+        {"token": "a.b.c"},
+        {"token": "x" * 5000},
+        {"token": "unknown", "token_type_hint": "refresh_token"},
+        {"token": "unknown", "token_type_hint": "bogus"},
+    ],
+)
+def test_revoke_always_answers_200_with_an_empty_body(idp: RunningServer, data: dict) -> None:
+    response = requests.post(idp.url + "/oauth2/revoke", data=data)
+    assert response.status_code == 200
+    assert response.content == b""
+
+
+def test_revoke_with_a_json_body_reads_no_token(idp: RunningServer, flow: Flow) -> None:
+    tokens = flow.tokens()
+    response = requests.post(idp.url + "/oauth2/revoke", json={"token": tokens["refresh_token"]})
+    assert response.status_code == 200 and response.content == b""
+    assert refresh(idp.url, tokens["refresh_token"]).status_code == 200  # nothing was revoked
+
+
+def test_revoke_with_an_unreadable_body_is_a_json_400(idp: RunningServer) -> None:
+    # Not a token that is unknown but a request that cannot be read (RFC 7009 §2.2.1).
+    response = requests.post(idp.url + "/oauth2/revoke", data=b"token=%FF",
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_revoked_refresh_token_kills_its_grant(idp: RunningServer, flow: Flow) -> None:
+    tokens = flow.tokens()
+    refreshed = refresh(idp.url, tokens["refresh_token"]).json()
+    # No client authentication needed (as Authgear).
+    response = requests.post(idp.url + "/oauth2/revoke", data={"token": tokens["refresh_token"]})
+    assert response.status_code == 200 and response.content == b""
+    answer = refresh(idp.url, tokens["refresh_token"])
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
+    # Its access tokens stop working well before their exp (1800 s).
+    assert userinfo(idp.url, tokens["access_token"]).status_code == 401
+    assert userinfo(idp.url, refreshed["access_token"]).status_code == 401
+    # Revoking again is still 200.
+    assert requests.post(idp.url + "/oauth2/revoke", data={"token": tokens["refresh_token"]}).status_code == 200
+
+
+def test_revoking_one_grant_leaves_another_alone(idp: RunningServer, flow: Flow) -> None:
+    first = flow.tokens()
+    second = flow.tokens()  # single sign-on: a second grant in the same session
+    requests.post(idp.url + "/oauth2/revoke", data={"token": first["refresh_token"]})
+    assert refresh(idp.url, second["refresh_token"]).status_code == 200
+    assert userinfo(idp.url, second["access_token"]).status_code == 200
+
+
+def test_revoke_with_a_wrong_secret_part_does_nothing(idp: RunningServer, flow: Flow) -> None:
+    tokens = flow.tokens()
+    grant_id = tokens["refresh_token"].split(".")[0]
+    requests.post(idp.url + "/oauth2/revoke", data={"token": grant_id + "." + "a" * 32})
+    assert refresh(idp.url, tokens["refresh_token"]).status_code == 200
+
+
+def test_revoked_access_token_stops_only_itself(idp: RunningServer, flow: Flow) -> None:
+    tokens = flow.tokens()
+    requests.post(idp.url + "/oauth2/revoke", data={"token": tokens["access_token"], "token_type_hint": "access_token"})
+    assert userinfo(idp.url, tokens["access_token"]).status_code == 401
+    refreshed = refresh(idp.url, tokens["refresh_token"])
+    assert refreshed.status_code == 200
+    assert userinfo(idp.url, refreshed.json()["access_token"]).status_code == 200
+
+
+def test_revoked_rotated_refresh_token(idp: RunningServer, flow: Flow) -> None:
+    add_client(idp.url, client_id="rot", client_secret="s", redirect_uris=[REDIRECT_URI], refresh_token_rotation=True)
+    code = flow.login(client_id="rot")["code"]
+    tokens = flow.exchange(code, client_id="rot", client_secret="s").json()
+    rotated = refresh(idp.url, tokens["refresh_token"], client_id="rot").json()["refresh_token"]
+    # The dead old token revokes nothing...
+    requests.post(idp.url + "/oauth2/revoke", data={"token": tokens["refresh_token"]})
+    assert userinfo(idp.url, tokens["access_token"]).status_code == 200
+    # ...the live one revokes the grant: itself and the access tokens.
+    requests.post(idp.url + "/oauth2/revoke", data={"token": rotated})
+    assert refresh(idp.url, rotated, client_id="rot").json()["error"] == "invalid_grant"
+    assert userinfo(idp.url, tokens["access_token"]).status_code == 401
