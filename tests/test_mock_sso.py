@@ -1,0 +1,263 @@
+"""The IdP session: single sign-on, prompt=none/login, max_age, the cookie, and the
+response modes (query, fragment, form_post).
+
+Reference: shared/authgear-wire.md, "Authorization endpoint" points 4 and 5.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import urllib.parse
+from collections.abc import Iterator
+
+import jwt
+import pytest
+import requests
+
+from mock_idp import RunningServer, serve
+from tests.flow import CLIENT_ID, REDIRECT_URI, Flow, advance_clock, callback, verify_jwt
+
+COOKIE = "mock_idp_session"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    with serve(port=0) as running:
+        yield running
+
+
+@pytest.fixture
+def idp(server: RunningServer) -> RunningServer:
+    """Overrides conftest's: the module's server, reset to its starting state for each test."""
+    requests.post(server.url + "/_mock/reset").raise_for_status()
+    return server
+
+
+def goes_to_login(idp: RunningServer, response: requests.Response) -> bool:
+    assert response.status_code == 303, response.text
+    return response.headers["location"].startswith(idp.url + "/login?login_request=")
+
+
+# -- single sign-on
+
+def test_second_authorize_with_the_cookie_skips_the_form(idp: RunningServer, flow: Flow) -> None:
+    first = flow.tokens()
+    second = flow.authorize()
+    assert not goes_to_login(idp, second)
+    params = callback(second)
+    assert second.headers["location"].startswith(REDIRECT_URI + "?")
+    assert re.fullmatch(r"[A-Za-z0-9]{32}", params["code"])
+    assert params["state"] == flow.last["state"]
+    tokens = flow.exchange(params["code"]).json()
+    a = verify_jwt(idp.url, first["id_token"], CLIENT_ID, "JWT")
+    b = verify_jwt(idp.url, tokens["id_token"], CLIENT_ID, "JWT")
+    assert a["sid"] == b["sid"]
+    assert a["auth_time"] == b["auth_time"]
+    assert b["nonce"] == flow.last["nonce"]
+
+
+def test_another_browser_has_no_session(idp: RunningServer, flow: Flow) -> None:
+    flow.tokens()
+    with requests.Session() as other:
+        assert goes_to_login(idp, Flow(idp.url, other).authorize())
+
+
+def test_a_made_up_cookie_is_no_session(idp: RunningServer, flow: Flow) -> None:
+    flow.browser.cookies.set(COOKIE, "00000000-0000-0000-0000-000000000000")
+    assert goes_to_login(idp, flow.authorize())
+    assert callback(flow.authorize(prompt="none"))["error"] == "login_required"
+
+
+def test_prompt_login_forces_the_form_and_starts_a_new_session(idp: RunningServer, flow: Flow) -> None:
+    first = flow.tokens()
+    started = flow.authorize(prompt="login")
+    assert goes_to_login(idp, started)
+    advance_clock(idp.url, 5)
+    answer = flow.submit_login(started, "bob@example.com", "bob123")
+    tokens = flow.exchange(callback(answer)["code"]).json()
+    a = verify_jwt(idp.url, first["id_token"], CLIENT_ID, "JWT")
+    b = verify_jwt(idp.url, tokens["id_token"], CLIENT_ID, "JWT", leeway=5)
+    assert b["sub"] != a["sub"]  # the user may log in as someone else
+    assert b["sid"] != a["sid"]
+    assert b["auth_time"] >= a["auth_time"] + 5
+
+
+@pytest.mark.parametrize("prompt", ["consent", "select_account"])
+def test_other_prompts_keep_single_sign_on(idp: RunningServer, flow: Flow, prompt: str) -> None:
+    flow.tokens()
+    assert "code" in callback(flow.authorize(prompt=prompt))
+
+
+def test_max_age_0_forces_the_form(idp: RunningServer, flow: Flow) -> None:
+    # OIDC Core §3.1.2.1: max_age=0 is prompt=login. Even within the same second as the login.
+    flow.tokens()
+    assert goes_to_login(idp, flow.authorize(max_age="0"))
+
+
+def test_max_age_is_compared_with_the_time_since_login(idp: RunningServer, flow: Flow) -> None:
+    flow.tokens()
+    assert "code" in callback(flow.authorize(max_age="60"))
+    advance_clock(idp.url, 61)
+    started = flow.authorize(max_age="60")
+    assert goes_to_login(idp, started)
+    code = callback(flow.submit_login(started))["code"]
+    claims = verify_jwt(idp.url, flow.exchange(code).json()["id_token"], CLIENT_ID, "JWT", leeway=61)
+    assert claims["auth_time"] >= claims["iat"] - 5  # a fresh login
+
+
+@pytest.mark.parametrize("max_age", ["-1", "abc", "1.5", "²", "١", " 5", "9" * 5000])
+def test_bad_max_age_is_invalid_request_not_a_500(idp: RunningServer, flow: Flow, max_age: str) -> None:
+    flow.tokens()  # with a session, so that max_age is really looked at
+    response = flow.authorize(max_age=max_age)
+    assert response.status_code == 303, response.text
+    assert callback(response)["error"] == "invalid_request"
+
+
+def test_large_max_age_keeps_single_sign_on(idp: RunningServer, flow: Flow) -> None:
+    flow.tokens()
+    assert "code" in callback(flow.authorize(max_age="9" * 18))
+
+
+# -- prompt=none
+
+def test_prompt_none_without_a_session_is_login_required(idp: RunningServer, flow: Flow) -> None:
+    params = callback(flow.authorize(prompt="none"))
+    assert params["error"] == "login_required"
+    assert params["state"] == flow.last["state"]
+    assert "code" not in params
+
+
+def test_prompt_none_with_a_session_answers_a_code(idp: RunningServer, flow: Flow) -> None:
+    flow.tokens()
+    params = callback(flow.authorize(prompt="none"))
+    assert "error" not in params
+    assert flow.exchange(params["code"]).status_code == 200
+
+
+def test_session_expires_after_52_weeks(idp: RunningServer, flow: Flow) -> None:
+    flow.tokens()
+    advance_clock(idp.url, 52 * 7 * 86400 + 1)
+    assert callback(flow.authorize(prompt="none"))["error"] == "login_required"
+
+
+def test_session_of_a_removed_user_is_no_session(idp: RunningServer, flow: Flow) -> None:
+    flow.tokens()
+    requests.delete(idp.url + "/_mock/users/alice@example.com")
+    assert callback(flow.authorize(prompt="none"))["error"] == "login_required"
+
+
+# -- the cookie
+
+def test_session_cookie_attributes(idp: RunningServer, flow: Flow) -> None:
+    answer = flow.submit_login(flow.authorize())
+    set_cookie = answer.headers["set-cookie"]
+    name, _, rest = set_cookie.partition("=")
+    assert name == COOKIE  # not "session": the walkthrough's cookie shares localhost
+    attributes = [a.strip().lower() for a in rest.split(";")[1:]]
+    assert "httponly" in attributes
+    assert "samesite=lax" in attributes
+    assert "secure" not in attributes  # plain-http localhost would drop a Secure cookie
+    assert "path=/" in attributes
+    assert any(a.startswith("max-age=") and int(a.split("=")[1]) > 86400 for a in attributes)
+    cookie = next(c for c in flow.browser.cookies if c.name == COOKIE)
+    assert not cookie.secure
+    assert cookie.has_nonstandard_attr("HttpOnly")
+
+
+def test_session_cookie_is_secure_behind_an_https_issuer() -> None:
+    with serve(port=0, issuer="https://auth.example.test") as running, requests.Session() as browser:
+        direct = f"http://127.0.0.1:{running.port}"
+        flow = Flow(direct, browser)
+        started = flow.authorize()
+        login = started.headers["location"].replace("https://auth.example.test", direct)
+        page = browser.get(login)
+        login_request = re.search(r'name="login_request" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        answer = browser.post(direct + "/login", data={"login_request": login_request, "email": "alice@example.com",
+                                                      "password": "alice123"}, allow_redirects=False)
+    assert answer.status_code == 303
+    assert "secure" in [a.strip().lower() for a in answer.headers["set-cookie"].split(";")]
+
+
+def test_session_cookie_value_is_not_the_user(idp: RunningServer, flow: Flow) -> None:
+    flow.tokens()
+    value = flow.browser.cookies[COOKIE]
+    assert "alice" not in value and len(value) >= 32
+
+
+# -- response modes
+
+def test_response_mode_query_is_the_default(idp: RunningServer, flow: Flow) -> None:
+    answer = flow.submit_login(flow.authorize(response_mode="query"))
+    assert urllib.parse.urlsplit(answer.headers["location"]).query.startswith("code=")
+
+
+def test_response_mode_fragment(idp: RunningServer, flow: Flow) -> None:
+    answer = flow.submit_login(flow.authorize(response_mode="fragment"))
+    location = answer.headers["location"]
+    parts = urllib.parse.urlsplit(location)
+    assert location.startswith(REDIRECT_URI + "#")
+    assert parts.query == ""
+    params = dict(urllib.parse.parse_qsl(parts.fragment))
+    assert params["state"] == flow.last["state"]
+    assert flow.exchange(params["code"]).status_code == 200
+
+
+def test_response_mode_fragment_for_errors(idp: RunningServer, flow: Flow) -> None:
+    response = flow.authorize(response_mode="fragment", scope="email")
+    assert response.headers["location"].startswith(REDIRECT_URI + "#error=invalid_scope")
+
+
+def form_fields(page: str) -> dict[str, str]:
+    return {html.unescape(n): html.unescape(v)
+            for n, v in re.findall(r'<input type="hidden" name="([^"]*)" value="([^"]*)"', page)}
+
+
+def test_response_mode_form_post(idp: RunningServer, flow: Flow) -> None:
+    state = '"><script>alert(1)</script>'
+    answer = flow.submit_login(flow.authorize(response_mode="form_post", state=state))
+    assert answer.status_code == 200
+    assert "location" not in answer.headers
+    assert answer.headers["content-type"].startswith("text/html")
+    page = answer.text
+    assert re.search(r'<form method="post" action="' + re.escape(REDIRECT_URI) + '"', page)
+    assert "document.forms[0].submit()" in page  # submits itself
+    assert "<script>alert" not in page  # the state is escaped
+    fields = form_fields(page)
+    assert fields["state"] == state
+    assert re.fullmatch(r"[A-Za-z0-9]{32}", fields["code"])
+    assert flow.exchange(fields["code"]).status_code == 200
+    assert "set-cookie" in answer.headers  # the login still sets the IdP session
+
+
+def test_response_mode_form_post_with_single_sign_on_and_errors(idp: RunningServer, flow: Flow) -> None:
+    flow.tokens()
+    sso = flow.authorize(response_mode="form_post")
+    assert sso.status_code == 200 and "code" in form_fields(sso.text)
+    error = flow.authorize(response_mode="form_post", scope="email")
+    assert error.status_code == 200
+    assert form_fields(error.text)["error"] == "invalid_scope"
+    assert form_fields(error.text)["state"] == flow.last["state"]
+
+
+def test_unknown_response_mode_is_invalid_request_by_query(idp: RunningServer, flow: Flow) -> None:
+    response = flow.authorize(response_mode="web_message")
+    params = callback(response)
+    assert params["error"] == "invalid_request"
+    assert urllib.parse.urlsplit(response.headers["location"]).query
+
+
+def test_cancel_answers_in_the_response_mode(idp: RunningServer, flow: Flow) -> None:
+    started = flow.authorize(response_mode="fragment")
+    page = flow.browser.get(started.headers["location"])
+    login_request = re.search(r'name="login_request" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    answer = flow.browser.post(idp.url + "/login", data={"login_request": login_request, "action": "cancel"},
+                               allow_redirects=False)
+    assert answer.headers["location"].startswith(REDIRECT_URI + "#error=access_denied")
+
+
+def test_id_token_of_sso_login_has_the_original_amr(idp: RunningServer, flow: Flow) -> None:
+    flow.tokens()
+    code = callback(flow.authorize())["code"]
+    claims = jwt.decode(flow.exchange(code).json()["id_token"], options={"verify_signature": False})
+    assert claims["amr"] == ["pwd", "x_primary_password"]
