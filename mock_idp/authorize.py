@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from .config import Client
 from .context import SESSION_COOKIE, Context, error_page
-from .params import form_params, query_params
+from .params import form_params, is_whole_number, query_params
 from .store import IdpSession, LoginRequest
 
 SUPPORTED_SCOPES = ("openid", "offline_access", "profile", "email", "address", "phone",
@@ -79,7 +79,7 @@ def validate(client: Client, params: dict[str, str]) -> None:
     if any(p not in ("none", "login", "consent", "select_account") for p in prompts):
         raise AuthorizeError("invalid_request", "invalid prompt value")
     max_age = params.get("max_age")
-    if max_age is not None and not max_age.isdigit():
+    if max_age is not None and not is_whole_number(max_age):
         raise AuthorizeError("invalid_request", "invalid max_age")
 
     scopes = params.get("scope", "").split()

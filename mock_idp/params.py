@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 
 from starlette.requests import Request
@@ -9,6 +10,15 @@ from starlette.requests import Request
 MAX_BODY = 64 * 1024
 MAX_FIELDS = 100
 FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+# ASCII digits only: str.isdigit() also accepts "²" and "١", which int() then rejects or reads;
+# at most 18 of them, so int() stays fast and the value fits Authgear's int64.
+WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
+def is_whole_number(value: str) -> bool:
+    return WHOLE_NUMBER.fullmatch(value) is not None
 
 
 class BadParameters(ValueError):

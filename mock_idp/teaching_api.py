@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from .config import ConfigError, client_from_dict, user_from_dict
 from .context import Context
-from .params import BadParameters, body_bytes
+from .params import BadParameters, body_bytes, is_whole_number
 
 INDEX = {
     "GET /_mock/exchanges?since=N": "the protocol exchanges seen (request, response, secrets shortened)",
@@ -33,7 +33,7 @@ def problem(description: str, status: int = 400) -> JSONResponse:
 async def json_body(request: Request) -> Any:
     try:
         return json.loads(await body_bytes(request) or b"{}")
-    except (BadParameters, ValueError) as exc:
+    except (BadParameters, ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deep
         raise ConfigError(f"the body must be JSON: {exc}") from exc
 
 
@@ -50,7 +50,7 @@ async def exchanges(ctx: Context, request: Request) -> Response:
         ctx.log.clear()
         return JSONResponse({"exchanges": []})
     since = request.query_params.get("since", "0")
-    if not since.isdigit():
+    if not is_whole_number(since):
         return problem("since must be a whole number")
     return JSONResponse({"exchanges": ctx.log.since(int(since))})
 

@@ -7,7 +7,6 @@ Errors are HTTP 400 JSON (RFC 6749 §5.2) with Authgear's codes, including its q
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import re
@@ -38,7 +37,7 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and non-ASCII text (a latin-1 header)
         return None
     client_id, sep, secret = decoded.partition(":")
     if not sep:
