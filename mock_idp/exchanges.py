@@ -25,7 +25,11 @@ SHOWN_RESPONSE_HEADERS = ("location", "content-type", "cache-control", "www-auth
 
 
 def shorten(value: str, keep: int = 8) -> str:
-    return value if len(value) <= keep + 2 else f"{value[:keep]}…"
+    """The first `keep` characters and "…", never the whole value: of a short one (a
+    client secret a learner chose, say) at least 3 characters or half stay hidden."""
+    if not value:
+        return value
+    return f"{value[:min(keep, max(len(value) // 2, len(value) - 3))]}…"
 
 
 def redact(params: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,399 @@
+"""The teaching API under /_mock/: the exchange log (secrets shortened), the clock, reset,
+and clients and users changed at runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from mock_idp import RunningServer, serve
+from tests.flow import (
+    CLIENT_SECRET,
+    REDIRECT_URI,
+    Flow,
+    add_client,
+    add_user,
+    advance_clock,
+    basic_auth,
+    callback,
+    refresh,
+    userinfo,
+    verify_jwt,
+)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    with serve(port=0) as running:
+        yield running
+
+
+@pytest.fixture
+def idp(server: RunningServer) -> RunningServer:
+    """Overrides conftest's: the module's server, reset to its starting state for each test."""
+    requests.post(server.url + "/_mock/reset").raise_for_status()
+    return server
+
+
+def exchanges(idp: RunningServer, since: int = 0) -> list[dict[str, Any]]:
+    response = requests.get(idp.url + "/_mock/exchanges", params={"since": since})
+    assert response.status_code == 200
+    return response.json()["exchanges"]
+
+
+def test_index_lists_the_teaching_endpoints(idp: RunningServer) -> None:
+    response = requests.get(idp.url + "/_mock/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["issuer"] == idp.url
+    assert any("/_mock/exchanges" in name for name in body["endpoints"])
+    assert any("/_mock/clock" in name for name in body["endpoints"])
+
+
+# -- the exchange log
+
+def full_flow(idp: RunningServer, flow: Flow) -> dict[str, Any]:
+    """Every protocol endpoint once; returns every secret that went over the wire."""
+    started = flow.authorize()
+    answer = flow.submit_login(started)
+    code = callback(answer)["code"]
+    tokens = flow.exchange(code).json()
+    assert userinfo(idp.url, tokens["access_token"]).status_code == 200
+    refreshed = refresh(idp.url, tokens["refresh_token"]).json()
+    requests.post(idp.url + "/oauth2/revoke", data={"token": tokens["refresh_token"]})
+    flow.browser.get(idp.url + "/oauth2/end_session", params={"id_token_hint": refreshed["id_token"]},
+                     allow_redirects=False)
+    return {"code": code, "verifier": flow.verifier, "session": answer.cookies["mock_idp_session"],
+            **{f"first_{k}": v for k, v in tokens.items() if isinstance(v, str) and len(v) > 20},
+            **{f"second_{k}": v for k, v in refreshed.items() if isinstance(v, str) and len(v) > 20}}
+
+
+def test_exchanges_record_every_protocol_request_in_order(idp: RunningServer, flow: Flow) -> None:
+    full_flow(idp, flow)
+    seen = exchanges(idp)
+    paths = [(e["method"], e["path"], e["status"]) for e in seen]
+    assert paths == [
+        ("GET", "/oauth2/authorize", 303),
+        ("GET", "/login", 200),
+        ("POST", "/login", 303),
+        ("POST", "/oauth2/token", 200),
+        ("GET", "/oauth2/userinfo", 200),
+        ("POST", "/oauth2/token", 200),
+        ("POST", "/oauth2/revoke", 200),
+        ("GET", "/oauth2/end_session", 303),
+    ]
+    assert [e["seq"] for e in seen] == sorted(e["seq"] for e in seen)
+    token = seen[3]
+    assert token["params"]["grant_type"] == "authorization_code"
+    assert token["params"]["client_id"] == "mock-client"
+    assert token["params"]["redirect_uri"] == REDIRECT_URI
+    assert token["request_headers"]["content-type"] == "application/x-www-form-urlencoded"
+    assert token["response_headers"]["cache-control"] == "no-store"
+    assert token["response_body"]["token_type"] == "Bearer"
+    assert seen[0]["params"]["scope"] == flow.last["scope"]
+    assert seen[0]["response_headers"]["location"].startswith(idp.url + "/login?")
+
+
+def test_exchanges_never_show_a_secret_whole(idp: RunningServer, flow: Flow) -> None:
+    secrets = full_flow(idp, flow)
+    text = json.dumps(exchanges(idp), ensure_ascii=False)
+    for name, value in {**secrets, "client_secret": CLIENT_SECRET, "password": "alice123"}.items():
+        assert value not in text, name
+    # Shortened, not hidden: a learner still sees which value went where.
+    assert "mock-sec…" in text
+    assert secrets["code"][:8] + "…" in text
+    assert secrets["first_access_token"][:8] + "…" in text
+
+
+def test_short_secrets_are_not_shown_whole_either(idp: RunningServer, flow: Flow) -> None:
+    add_client(idp.url, client_id="tiny", client_secret="tiny-pw", redirect_uris=[REDIRECT_URI])
+    code = flow.login(client_id="tiny")["code"]
+    assert flow.exchange(code, client_id="tiny", client_secret="tiny-pw").status_code == 200
+    text = json.dumps(exchanges(idp), ensure_ascii=False)
+    assert "tiny-pw" not in text
+
+
+def test_basic_credentials_and_location_codes_are_shortened(idp: RunningServer, flow: Flow) -> None:
+    answer = flow.submit_login(flow.authorize())
+    code = callback(answer)["code"]
+    authorization = basic_auth("mock-client", CLIENT_SECRET)
+    requests.post(idp.url + "/oauth2/token", headers={"Authorization": authorization}, data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
+        "code_verifier": flow.verifier})
+    seen = exchanges(idp)
+    login = next(e for e in seen if e["method"] == "POST" and e["path"] == "/login")
+    assert code not in login["response_headers"]["location"]
+    assert "code=" + code[:8] + "…" in login["response_headers"]["location"]
+    assert login["params"]["password"] == "••••••"
+    token = next(e for e in seen if e["path"] == "/oauth2/token")
+    shown = token["request_headers"]["authorization"]
+    assert shown.startswith("Basic ") and shown.endswith("…")
+    assert authorization.split()[1] not in shown
+
+
+def test_error_responses_are_recorded(idp: RunningServer) -> None:
+    requests.post(idp.url + "/oauth2/token", data={"client_id": "nope"})
+    requests.get(idp.url + "/oauth2/authorize", params={"client_id": "nope"})
+    token, page = exchanges(idp)
+    assert token["status"] == 400
+    assert token["response_body"] == {"error": "invalid_client", "error_description": "invalid client ID"}
+    assert page["status"] == 400
+    assert "unauthorized_client" in page["response_body"]
+
+
+def test_exchanges_since_and_delete(idp: RunningServer) -> None:
+    for _ in range(3):
+        requests.post(idp.url + "/oauth2/revoke", data={"token": "x"})
+    seen = exchanges(idp)
+    assert len(seen) == 3
+    assert exchanges(idp, since=seen[0]["seq"]) == seen[1:]
+    assert exchanges(idp, since=seen[-1]["seq"]) == []
+    deleted = requests.delete(idp.url + "/_mock/exchanges")
+    assert deleted.status_code == 200
+    assert exchanges(idp) == []
+
+
+@pytest.mark.parametrize("since", ["-1", "abc", "1.5", "²", "١", "9" * 5000])
+def test_bad_since_is_400_not_500(idp: RunningServer, since: str) -> None:
+    response = requests.get(idp.url + "/_mock/exchanges", params={"since": since})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+# -- the clock
+
+def test_clock_get_advance_and_set(idp: RunningServer) -> None:
+    assert requests.get(idp.url + "/_mock/clock").json()["offset"] == 0
+    moved = advance_clock(idp.url, 301)
+    assert moved["offset"] == 301
+    assert abs(moved["now"] - (time.time() + 301)) < 5
+    assert advance_clock(idp.url, 100)["offset"] == 401
+    back = requests.post(idp.url + "/_mock/clock", json={"offset": 0})
+    assert back.status_code == 200 and back.json()["offset"] == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"{}", b"[]", b"not json", b'{"advance": "60"}', b'{"advance": 1.5}', b'{"advance": true}',
+     b'{"advance": null}', b'{"advance": 1e400}', b'{"offset": 99999999999999999999}', b'{"speed": 2}',
+     b"[" * 100_000, b'"\xff"'],
+)
+def test_bad_clock_bodies_are_400(idp: RunningServer, body: bytes) -> None:
+    response = requests.post(idp.url + "/_mock/clock", data=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert requests.get(idp.url + "/_mock/clock").json()["offset"] == 0
+
+
+def test_advancing_the_clock_expires_codes(idp: RunningServer, flow: Flow) -> None:
+    code = flow.login()["code"]
+    advance_clock(idp.url, 301)
+    response = flow.exchange(code)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+
+
+def test_advancing_the_clock_expires_access_tokens(idp: RunningServer, flow: Flow) -> None:
+    tokens = flow.tokens()
+    advance_clock(idp.url, 1801)
+    assert userinfo(idp.url, tokens["access_token"]).status_code == 401
+    # The refresh token (52 weeks, 30 days idle) still works and gives a live access token.
+    refreshed = refresh(idp.url, tokens["refresh_token"]).json()
+    assert userinfo(idp.url, refreshed["access_token"]).status_code == 200
+
+
+def test_tokens_are_issued_by_the_mock_clock(idp: RunningServer, flow: Flow) -> None:
+    advance_clock(idp.url, 3600)
+    claims = verify_jwt(idp.url, flow.tokens()["id_token"], "mock-client", "JWT", leeway=3600)
+    assert abs(claims["iat"] - (time.time() + 3600)) < 5
+    assert abs(claims["auth_time"] - (time.time() + 3600)) < 5
+
+
+# -- reset
+
+def test_reset_forgets_sessions_tokens_clock_log_and_runtime_changes(idp: RunningServer, flow: Flow) -> None:
+    tokens = flow.tokens()
+    add_client(idp.url, client_id="temp", client_secret="s", redirect_uris=[REDIRECT_URI])
+    add_user(idp.url, email="temp@example.com", password="temp123")
+    advance_clock(idp.url, 60)
+    response = requests.post(idp.url + "/_mock/reset")
+    assert response.status_code == 200
+    assert response.json()["offset"] == 0
+    assert exchanges(idp) == []
+    assert requests.get(idp.url + "/_mock/clock").json()["offset"] == 0
+    assert refresh(idp.url, tokens["refresh_token"]).json()["error"] == "invalid_grant"
+    assert userinfo(idp.url, tokens["access_token"]).status_code == 401
+    assert callback(flow.authorize(prompt="none"))["error"] == "login_required"
+    ids = [c["client_id"] for c in requests.get(idp.url + "/_mock/clients").json()["clients"]]
+    assert "temp" not in ids and "mock-client" in ids
+    emails = [u["email"] for u in requests.get(idp.url + "/_mock/users").json()["users"]]
+    assert "temp@example.com" not in emails and "alice@example.com" in emails
+
+
+def test_reset_keeps_the_signing_key(idp: RunningServer) -> None:
+    before = requests.get(idp.url + "/oauth2/jwks").json()
+    requests.post(idp.url + "/_mock/reset")
+    assert requests.get(idp.url + "/oauth2/jwks").json() == before
+
+
+# -- clients at runtime
+
+def test_clients_list_shortens_secrets(idp: RunningServer) -> None:
+    response = requests.get(idp.url + "/_mock/clients")
+    assert response.status_code == 200
+    clients = {c["client_id"]: c for c in response.json()["clients"]}
+    assert {"mock-client", "mock-spa"} <= set(clients)
+    assert CLIENT_SECRET not in response.text
+    assert clients["mock-spa"]["client_secret"] is None
+    assert clients["mock-client"]["redirect_uris"][0] == REDIRECT_URI
+
+
+def test_client_added_at_runtime_works_and_can_be_removed(idp: RunningServer, flow: Flow) -> None:
+    created = add_client(idp.url, client_id="new-app", client_secret="new-secret-123",
+                         redirect_uris=["http://localhost:3000/new"], post_logout_redirect_uris=["http://localhost:3000/bye"])
+    assert created["client_id"] == "new-app"
+    assert "new-secret-123" not in json.dumps(created)
+    code = flow.login(client_id="new-app", redirect_uri="http://localhost:3000/new")["code"]
+    tokens = flow.exchange(code, client_id="new-app", client_secret="new-secret-123")
+    assert tokens.status_code == 200
+    deleted = requests.delete(idp.url + "/_mock/clients/new-app")
+    assert deleted.status_code == 200 and deleted.json() == {"deleted": True}
+    gone = requests.get(idp.url + "/oauth2/authorize", params={"client_id": "new-app"}, allow_redirects=False)
+    assert gone.status_code == 400 and "unauthorized_client" in gone.text
+    assert requests.delete(idp.url + "/_mock/clients/new-app").status_code == 404
+
+
+def test_client_replaced_at_runtime(idp: RunningServer, flow: Flow) -> None:
+    add_client(idp.url, client_id="mock-client", client_secret="changed", redirect_uris=[REDIRECT_URI])
+    code = flow.login()["code"]
+    assert flow.exchange(code).json()["error_description"] == "invalid client secret"
+    assert flow.exchange(code, client_secret="changed").status_code == 200
+
+
+def test_public_client_added_at_runtime_requires_pkce(idp: RunningServer, flow: Flow) -> None:
+    add_client(idp.url, client_id="spa2", redirect_uris=[REDIRECT_URI])
+    response = flow.authorize(client_id="spa2", code_challenge=None, code_challenge_method=None)
+    assert callback(response)["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"client_id": "x"},
+        {"client_id": "", "redirect_uris": []},
+        {"client_id": 5, "redirect_uris": []},
+        {"client_id": "x", "redirect_uris": "http://localhost:3000/cb"},
+        {"client_id": "x", "redirect_uris": [5]},
+        {"client_id": "x", "redirect_uris": [], "client_secret": ""},
+        {"client_id": "x", "redirect_uris": [], "client_secret": 5},
+        {"client_id": "x", "redirect_uris": [], "refresh_token_rotation": "yes"},
+        {"client_id": "x", "redirect_uris": [], "access_token_lifetime": 0},
+        {"client_id": "x", "redirect_uris": [], "access_token_lifetime": "60"},
+        {"client_id": "x", "redirect_uris": [], "access_token_lifetime": True},
+        {"client_id": "x", "redirect_uris": [], "post_logout_redirect_uris": "x"},
+        {"client_id": "x", "redirect_uris": [], "grant_types": ["implicit"]},
+        {"client_id": "x", "redirect_uris": [], "name": 5},
+        [],
+        "client",
+    ],
+)
+def test_bad_client_bodies_are_400(idp: RunningServer, body: Any) -> None:
+    response = requests.post(idp.url + "/_mock/clients", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert response.json()["error_description"]
+    ids = [c["client_id"] for c in requests.get(idp.url + "/_mock/clients").json()["clients"]]
+    assert ids == ["mock-client", "mock-spa"]
+
+
+def test_non_json_client_body_is_400(idp: RunningServer) -> None:
+    for body in (b"client_id=x", b"\xff\xfe", b"{" * 100_000):
+        response = requests.post(idp.url + "/_mock/clients", data=body)
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_request"
+
+
+# -- users at runtime
+
+def test_users_list_hides_passwords(idp: RunningServer) -> None:
+    response = requests.get(idp.url + "/_mock/users")
+    assert response.status_code == 200
+    users = {u["email"]: u for u in response.json()["users"]}
+    assert {"alice@example.com", "bob@example.com"} <= set(users)
+    assert "alice123" not in response.text and "bob123" not in response.text
+    assert users["alice@example.com"]["sub"]
+
+
+def test_user_added_at_runtime_can_log_in_with_custom_claims(idp: RunningServer, flow: Flow) -> None:
+    created = add_user(idp.url, email="Dave@Example.com", password="dave-pass", sub="11111111-2222-3333-4444-555555555555",
+                       claims={"name": "Dave"}, custom_attributes={"tier": 3}, roles=["viewer"], email_verified=False)
+    assert "dave-pass" not in json.dumps(created)
+    tokens = flow.tokens(email="dave@example.com", password="dave-pass")  # emails are case-insensitive
+    info = userinfo(idp.url, tokens["access_token"]).json()
+    assert info["sub"] == "11111111-2222-3333-4444-555555555555"
+    assert info["name"] == "Dave"
+    assert info["email_verified"] is False
+    assert info["custom_attributes"] == {"tier": 3}
+    assert info["https://authgear.com/claims/user/roles"] == ["viewer"]
+    assert info["https://authgear.com/claims/user/is_verified"] is False
+
+
+def test_user_replaced_at_runtime_changes_the_password(idp: RunningServer, flow: Flow) -> None:
+    add_user(idp.url, email="alice@example.com", password="new-password")
+    answer = flow.submit_login(flow.authorize(), "alice@example.com", "alice123")
+    assert answer.status_code != 303 and "Incorrect email or password" in answer.text
+    with requests.Session() as browser:
+        assert "code" in Flow(idp.url, browser).login(password="new-password")
+
+
+def test_user_removed_at_runtime_can_no_longer_log_in(idp: RunningServer, flow: Flow) -> None:
+    deleted = requests.delete(idp.url + "/_mock/users/bob@example.com")
+    assert deleted.status_code == 200 and deleted.json() == {"deleted": True}
+    answer = flow.submit_login(flow.authorize(), "bob@example.com", "bob123")
+    assert "Incorrect email or password" in answer.text
+    assert requests.delete(idp.url + "/_mock/users/bob@example.com").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"email": "x@example.com"},
+        {"password": "x"},
+        {"email": "", "password": "x"},
+        {"email": "x@example.com", "password": 5},
+        {"email": "x@example.com", "password": "x", "claims": []},
+        {"email": "x@example.com", "password": "x", "custom_attributes": "x"},
+        {"email": "x@example.com", "password": "x", "roles": "admin"},
+        {"email": "x@example.com", "password": "x", "email_verified": "yes"},
+        {"email": "x@example.com", "password": "x", "sub": 5},
+        {"email": "x@example.com", "password": "x", "admin": True},
+        {"email": "x@example.com", "password": "x", "updated_at": "yesterday"},
+        {"email": "x@example.com", "password": "x", "updated_at": -1},
+        # claims is for OIDC standard claims: these would override what the mock answers
+        {"email": "x@example.com", "password": "x", "claims": {"sub": "someone-else"}},
+        {"email": "x@example.com", "password": "x", "claims": {"email": "other@example.com"}},
+        {"email": "x@example.com", "password": "x", "claims": {"https://authgear.com/claims/user/roles": ["admin"]}},
+        {"email": "x@example.com", "password": "x", "claims": {"favourite_colour": "blue"}},
+        [],
+    ],
+)
+def test_bad_user_bodies_are_400(idp: RunningServer, body: Any) -> None:
+    response = requests.post(idp.url + "/_mock/users", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    emails = [u["email"] for u in requests.get(idp.url + "/_mock/users").json()["users"]]
+    assert emails == ["alice@example.com", "bob@example.com"]
+
+
+@pytest.mark.parametrize(("method", "path"), [("PUT", "/_mock/clock"), ("GET", "/_mock/reset"),
+                                              ("PUT", "/_mock/clients"), ("GET", "/_mock/clients/mock-client"),
+                                              ("POST", "/_mock/exchanges")])
+def test_teaching_api_wrong_method_is_405(idp: RunningServer, method: str, path: str) -> None:
+    assert requests.request(method, idp.url + path).status_code == 405
