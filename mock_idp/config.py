@@ -172,6 +172,14 @@ def _check_str_list(name: str, value: Any) -> list[str]:
     return value
 
 
+def _check_json(name: str, value: Any) -> None:
+    """Claims end up in JWTs and JSON answers: a TOML date or time would fail there, later."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name} may hold only JSON values (write dates as strings): {exc}") from None
+
+
 def client_from_dict(data: Any) -> Client:
     if not isinstance(data, dict):
         raise ConfigError("a client must be an object")
@@ -192,6 +200,8 @@ def client_from_dict(data: Any) -> Client:
             raise ConfigError(f"{field} must be a positive whole number of seconds")
     if not isinstance(data.get("refresh_token_rotation", False), bool):
         raise ConfigError("refresh_token_rotation must be true or false")
+    if not isinstance(data.get("name", ""), str):
+        raise ConfigError("name must be a string")
     return Client(**data)
 
 
@@ -210,9 +220,19 @@ def user_from_dict(data: Any) -> User:
     for field in ("claims", "custom_attributes"):
         if not isinstance(data.get(field, {}), dict):
             raise ConfigError(f"{field} must be an object")
+        _check_json(field, data.get(field, {}))
+    # Only the standard claims: anything else (or sub, email, ...) would override what the
+    # mock itself answers in userinfo; custom_attributes is the place for the rest.
+    not_standard = sorted(set(data.get("claims", {})) - (USER_CLAIM_NAMES - {"email", "email_verified"}))
+    if not_standard:
+        raise ConfigError(f"claims may hold OIDC standard claims only, not {', '.join(not_standard)} "
+                          "(put your own under custom_attributes)")
     _check_str_list("roles", data.get("roles", []))
     if not isinstance(data.get("email_verified", True), bool):
         raise ConfigError("email_verified must be true or false")
+    updated_at = data.get("updated_at", 0)
+    if not isinstance(updated_at, int) or isinstance(updated_at, bool) or updated_at < 0:
+        raise ConfigError("updated_at must be a whole number of seconds since 1970")
     return User(**data)
 
 
