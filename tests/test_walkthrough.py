@@ -1,0 +1,643 @@
+"""The walkthrough app over real HTTP against the real mock: every route, every error path.
+
+Each test gets its own mock and its own walkthrough, on free ports of 127.0.0.1 (never
+3000/3001/4000). The "browser" is a requests.Session with a cookie jar that goes through
+the mock's real login form: no backdoor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+import pytest
+import requests
+
+from kit.settings import Settings
+from mock_idp import MockConfig, RunningServer, serve
+from mock_idp.config import client_from_dict
+from mock_idp.keys import SigningKey
+from walkthrough import create_app
+from walkthrough.errors import InvalidIdToken
+from walkthrough.oidc_client import OidcClient
+from walkthrough.provider import Provider
+from walkthrough.server import Running, bind, serve_in_thread
+from walkthrough.sessions import COOKIE_NAME, SessionData
+from walkthrough.steps import StepLog
+from walkthrough.wire import Wire
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENT_ID = "mock-client"
+CLIENT_SECRET = "mock-secret"
+
+
+@dataclass
+class Stack:
+    """A mock and a walkthrough that knows it, both served over HTTP."""
+
+    idp: RunningServer
+    app_server: Running
+    app: object
+    settings: Settings
+    base: str  # http://localhost:PORT, as a learner's browser reaches it
+
+    def stop(self) -> None:
+        self.app_server.stop()
+        self.idp.stop()
+
+    def sessions(self) -> list[SessionData]:
+        return list(self.app.state.sessions._sessions.values())
+
+    def only_session(self) -> SessionData:
+        (session,) = [s for s in self.sessions() if s.tokens is not None]
+        return session
+
+    def advance_clock(self, seconds: int) -> None:
+        answer = requests.post(self.idp.url + "/_mock/clock", json={"advance": seconds}, timeout=5)
+        assert answer.status_code == 200, answer.text
+
+
+def mock_config(port: int) -> MockConfig:
+    """The demo data, with the demo client also registered for this test's walkthrough port."""
+    config = MockConfig.demo()
+    demo = config.clients[CLIENT_ID]
+    config.clients[CLIENT_ID] = client_from_dict({
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "name": demo.name,
+        "redirect_uris": demo.redirect_uris + [f"http://localhost:{port}/auth-redirect"],
+        "post_logout_redirect_uris": demo.post_logout_redirect_uris + [f"http://localhost:{port}/"],
+    })
+    return config
+
+
+def start_stack(http_timeout: float = 5.0, endpoint: str | None = None) -> Stack:
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    idp = serve(host="localhost", port=0, config=mock_config(port))
+    settings = Settings(endpoint=endpoint or idp.url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+                        redirect_url=f"http://localhost:{port}/auth-redirect", is_mock=True)
+    app = create_app(settings, session_secret=secrets.token_urlsafe(32), http_timeout=http_timeout,
+                     notebooks_url="http://notebooks.test/lab/tree/")
+    return Stack(idp, serve_in_thread(app, sock), app, settings, f"http://localhost:{port}")
+
+
+@pytest.fixture(scope="module")
+def shared_stack() -> Iterator[Stack]:
+    running = start_stack()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def stack(shared_stack: Stack) -> Stack:
+    """The module's mock and walkthrough, as new: the mock reset (its sessions, codes, tokens,
+    clock and clients), the walkthrough's sessions forgotten."""
+    assert requests.post(shared_stack.idp.url + "/_mock/reset", timeout=5).ok
+    shared_stack.app.state.sessions.clear()
+    return shared_stack
+
+
+@pytest.fixture
+def rotating_stack(stack: Stack) -> Stack:
+    """The same, with refresh token rotation turned on for the demo client (teaching API)."""
+    client = {
+        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token_rotation": True,
+        "redirect_uris": [stack.settings.redirect_url], "post_logout_redirect_uris": [stack.base + "/"],
+    }
+    assert requests.post(stack.idp.url + "/_mock/clients", json=client, timeout=5).status_code == 201
+    return stack
+
+
+@pytest.fixture
+def browser() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        yield session
+
+
+# --- helpers: what a browser does ---------------------------------------------------------
+
+def login_form(browser: requests.Session, stack: Stack) -> requests.Response:
+    """Login → the mock's login page (following the redirects a browser follows)."""
+    page = browser.get(stack.base + "/login", timeout=10)
+    assert page.status_code == 200 and 'name="login_request"' in page.text, page.text[:500]
+    return page
+
+
+def submit(browser: requests.Session, page: requests.Response, follow: bool, **fields: str) -> requests.Response:
+    action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)
+    login_request = re.search(r'name="login_request" value="([^"]+)"', page.text).group(1)
+    return browser.post(action, data={"login_request": login_request, **fields}, allow_redirects=follow, timeout=10)
+
+
+def callback_url(browser: requests.Session, stack: Stack, email: str = "alice@example.com",
+                 password: str = "alice123") -> str:
+    """Logs in at the mock and returns the callback URL it sends the browser to (not visited)."""
+    answer = submit(browser, login_form(browser, stack), False, email=email, password=password, action="login")
+    assert answer.status_code == 303, answer.text
+    location = answer.headers["location"]
+    assert location.startswith(stack.base + "/auth-redirect?"), location
+    return location
+
+
+def log_in(browser: requests.Session, stack: Stack, email: str = "alice@example.com",
+           password: str = "alice123") -> requests.Response:
+    home = browser.get(callback_url(browser, stack, email, password), timeout=10)
+    assert home.status_code == 200 and home.url == stack.base + "/", (home.status_code, home.url, home.text[:500])
+    return home
+
+
+def csrf(page: requests.Response) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+
+def query(url: str) -> dict[str, str]:
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+
+
+def cookie_payload(browser: requests.Session) -> dict:
+    """What the signed session cookie carries (itsdangerous: base64(JSON).timestamp.signature)."""
+    value = browser.cookies.get(COOKIE_NAME)
+    assert value, "no walkthrough_session cookie"
+    data = value.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
+
+
+def notices(page: requests.Response) -> list[str]:
+    return re.findall(r'<div class="notice" role="status">(.*?)</div>', page.text, re.S)
+
+
+def step_titles(page: requests.Response) -> list[str]:
+    return re.findall(r'<span class="step-title">(.*?)</span>', page.text)
+
+
+def refresh_grant(stack: Stack, refresh_token: str) -> requests.Response:
+    return requests.post(stack.idp.url + "/oauth2/token", data={
+        "grant_type": "refresh_token", "refresh_token": refresh_token,
+        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}, timeout=5)
+
+
+# --- the landing page, the cookie ---------------------------------------------------------
+
+def test_landing_page_explains_the_app_and_offers_login(stack: Stack, browser: requests.Session) -> None:
+    page = browser.get(stack.base + "/", timeout=5)
+    assert page.status_code == 200
+    assert "Hi there!" in page.text and 'href="login"' in page.text
+    assert "What is fixed compared with the tutorial" in page.text
+    assert "Nothing has gone over the wire yet" in page.text
+    assert 'href="http://notebooks.test/lab/tree/01-setup.ipynb"' in page.text
+    assert f"<code>http://localhost:{stack.base.rsplit(':', 1)[1]}/</code>" in page.text  # post-logout URI
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "script-src" not in csp  # no script may run at all
+    assert page.headers["cache-control"] == "no-store"
+    assert page.headers["x-frame-options"] == "DENY"
+    cookie = page.headers["set-cookie"]
+    assert cookie.startswith(COOKIE_NAME + "=") and "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
+    assert "secure" not in cookie.lower()  # plain-http localhost: a Secure cookie would be dropped
+    css = browser.get(stack.base + "/static/walkthrough.css", timeout=5)
+    assert css.status_code == 200 and "text/css" in css.headers["content-type"]
+
+
+def test_login_sends_state_nonce_and_pkce_and_keeps_them_on_the_server(stack: Stack, browser: requests.Session) -> None:
+    first = browser.get(stack.base + "/login", allow_redirects=False, timeout=5)
+    second = browser.get(stack.base + "/login", allow_redirects=False, timeout=5)
+    assert first.status_code == second.status_code == 303
+    a, b = query(first.headers["location"]), query(second.headers["location"])
+    assert first.headers["location"].startswith(stack.idp.url + "/oauth2/authorize?")
+    assert a["client_id"] == CLIENT_ID and a["redirect_uri"] == stack.settings.redirect_url
+    assert a["response_type"] == "code" and {"openid", "offline_access"} <= set(a["scope"].split())
+    assert a["code_challenge_method"] == "S256" and len(a["code_challenge"]) == 43
+    for name in ("state", "nonce", "code_challenge"):
+        assert len(a[name]) >= 32 and a[name] != b[name], f"{name} must be fresh and random for each login"
+    # The browser's cookie holds only a random id: state, nonce and verifier stay on the server.
+    assert set(cookie_payload(browser)) == {"id"}
+    (session,) = stack.sessions()
+    assert set(session.pending) == {a["state"], b["state"]}
+    assert session.pending[a["state"]].nonce == a["nonce"]
+
+
+# --- a complete login ---------------------------------------------------------------------
+
+def test_login_shows_welcome_userinfo_and_the_steps_with_secrets_shortened(stack: Stack, browser: requests.Session) -> None:
+    browser.get(stack.base + "/", timeout=5)
+    before = browser.cookies.get(COOKIE_NAME)
+    home = log_in(browser, stack)
+    assert "Welcome alice@example.com" in home.text
+    assert "Alice Liddell" in home.text and "Engineering" in home.text  # the userinfo, shown
+    assert step_titles(home) == [
+        "Discovery: read the provider&#39;s configuration",
+        "Send the browser to the authorization endpoint",
+        "Your browser comes back to the redirect URI",
+        "Exchange the code for tokens",
+        "Fetch the signing keys (JWKS)",
+        "Validate the ID token",
+        "Fetch the user&#39;s info",
+    ]
+    for notebook in ("02-discovery", "03-authorization-request", "04-code-exchange", "05-id-token",
+                     "06-userinfo-and-access-token"):
+        assert f'href="http://notebooks.test/lab/tree/{notebook}.ipynb"' in home.text
+    for check in ("signature", "iss", "aud", "exp", "iat", "nonce"):
+        assert f'<span class="mark">✓</span>\n              <code>{check}</code>' in home.text, check
+    # Secrets appear only by their first characters.
+    tokens = stack.only_session().tokens
+    assert tokens is not None and tokens.refresh_token
+    for secret in (tokens.access_token, tokens.id_token, tokens.refresh_token, CLIENT_SECRET):
+        assert secret not in home.text
+    assert "client_secret=mock-sec…" in home.text
+    assert re.search(r"code_verifier=[-\w]{8}…", home.text) and re.search(r"\?code=\w{8}…", home.text)
+    # Tokens never reach the browser; the session id changed at login (session fixation).
+    assert set(cookie_payload(browser)) == {"id"}
+    assert browser.cookies.get(COOKIE_NAME) != before
+
+
+def test_the_session_id_from_before_login_is_worthless_after(stack: Stack, browser: requests.Session) -> None:
+    login_form(browser, stack)
+    old_cookie = browser.cookies.get(COOKIE_NAME)
+    log_in_from_form = browser.get(callback_url(browser, stack), timeout=10)
+    assert "Welcome alice@example.com" in log_in_from_form.text
+    with requests.Session() as attacker:
+        attacker.cookies.set(COOKIE_NAME, old_cookie, domain="localhost.local")
+        page = attacker.get(stack.base + "/", cookies={COOKIE_NAME: old_cookie}, timeout=5)
+    assert page.status_code == 200 and "Welcome" not in page.text and "Hi there!" in page.text
+
+
+def test_call_api_button_sends_the_access_token_and_shows_the_answer(stack: Stack, browser: requests.Session) -> None:
+    home = log_in(browser, stack)
+    page = browser.post(stack.base + "/call-api", data={"csrf_token": csrf(home)}, timeout=10)
+    assert page.status_code == 200 and page.url == stack.base + "/"
+    assert 'The protected API answered <span class="badge status s2">200</span>' in page.text
+    assert "Hello from the protected API" in page.text
+    assert "Authorization: Bearer eyJhbGci…" in page.text
+    assert 'href="http://notebooks.test/lab/tree/09-calling-an-api.ipynb"' in page.text
+    assert "Call the protected API" in step_titles(page)
+
+
+def test_home_refreshes_an_expired_access_token_and_keeps_the_rotated_refresh_token(
+        rotating_stack: Stack, browser: requests.Session) -> None:
+    stack = rotating_stack
+    log_in(browser, stack)
+    first = stack.only_session().tokens
+    stack.advance_clock(1800 + 60)  # past the access token's 30 minutes
+    page = browser.get(stack.base + "/", timeout=10)
+    assert page.status_code == 200 and "Welcome alice@example.com" in page.text
+    assert any("The access token was refreshed" in n and "new refresh token (rotation)" in n for n in notices(page))
+    assert step_titles(page)[-3:] == ["Refresh the access token", "Validate the ID token", "Fetch the user&#39;s info"]
+    assert 'href="http://notebooks.test/lab/tree/07-refresh.ipynb"' in page.text
+    second = stack.only_session().tokens
+    assert second.refreshes == 1 and second.rotations == 1
+    assert second.access_token != first.access_token and second.refresh_token != first.refresh_token
+    # The rotated-out token is dead at the provider; the kept one works: the app stored the right one.
+    assert refresh_grant(stack, first.refresh_token).json()["error"] == "invalid_grant"
+    stack.advance_clock(1800 + 60)
+    again = browser.get(stack.base + "/", timeout=10)
+    assert "Welcome alice@example.com" in again.text and stack.only_session().tokens.refreshes == 2
+
+
+def test_without_rotation_the_app_keeps_its_refresh_token(stack: Stack, browser: requests.Session) -> None:
+    log_in(browser, stack)
+    first = stack.only_session().tokens
+    stack.advance_clock(1800 + 60)
+    page = browser.get(stack.base + "/", timeout=10)
+    assert any("The access token was refreshed" in n for n in notices(page))
+    assert "No new refresh token (rotation is off)" in page.text
+    second = stack.only_session().tokens
+    assert second.refresh_token == first.refresh_token and second.access_token != first.access_token
+
+
+def test_token_refused_before_expiry_is_refreshed_once(stack: Stack, browser: requests.Session) -> None:
+    log_in(browser, stack)
+    tokens = stack.only_session().tokens
+    # Revoke only the access token: userinfo answers 401 although the app thinks it is fresh.
+    assert requests.post(stack.idp.url + "/oauth2/revoke", data={"token": tokens.access_token}, timeout=5).ok
+    page = browser.get(stack.base + "/", timeout=10)
+    assert "Welcome alice@example.com" in page.text
+    assert "refused with 401 before its expiry" in page.text
+    assert stack.only_session().tokens.refreshes == 1
+
+
+def test_failed_refresh_falls_back_to_a_fresh_login(stack: Stack, browser: requests.Session) -> None:
+    log_in(browser, stack)
+    tokens = stack.only_session().tokens
+    # Revoking the refresh token kills its whole grant; the Authgear session itself lives on.
+    assert requests.post(stack.idp.url + "/oauth2/revoke", data={"token": tokens.refresh_token}, timeout=5).ok
+    page = browser.get(stack.base + "/", timeout=10)
+    assert page.status_code == 200 and page.url == stack.base + "/"
+    assert "Welcome alice@example.com" in page.text  # silently logged in again (the IdP session lives)
+    assert any("The refresh failed (invalid_grant)" in n for n in notices(page))
+    titles = step_titles(page)
+    assert "Refresh the access token" in titles
+    assert titles[titles.index("Refresh the access token"):].count("Exchange the code for tokens") == 1
+    assert stack.only_session().tokens.access_token != tokens.access_token
+
+
+# --- logout -------------------------------------------------------------------------------
+
+def test_logout_revokes_ends_the_idp_session_and_comes_back(stack: Stack, browser: requests.Session) -> None:
+    home = log_in(browser, stack)
+    tokens = stack.only_session().tokens
+    answer = browser.post(stack.base + "/logout", data={"csrf_token": csrf(home)}, allow_redirects=False, timeout=10)
+    assert answer.status_code == 303
+    location = answer.headers["location"]
+    assert location.startswith(stack.idp.url + "/oauth2/end_session?")
+    params = query(location)
+    assert params["id_token_hint"] == tokens.id_token
+    assert params["post_logout_redirect_uri"] == stack.base + "/"
+    assert len(params["state"]) >= 16
+    back = browser.get(location, timeout=10)
+    assert back.url == stack.base + "/?state=" + params["state"]
+    assert any("You are logged out of this app and of Authgear" in n for n in notices(back))
+    assert "Hi there!" in back.text
+    assert step_titles(back)[-2:] == ["Revoke the refresh token", "Log out at Authgear too (end_session)"]
+    assert 'href="http://notebooks.test/lab/tree/08-logout-and-revocation.ipynb"' in back.text
+    assert refresh_grant(stack, tokens.refresh_token).json()["error"] == "invalid_grant"
+    # The Authgear session is over too: Login shows the password form again.
+    login_form(browser, stack)
+
+
+def test_logout_needs_the_csrf_token_and_get_only_asks(stack: Stack, browser: requests.Session) -> None:
+    assert browser.get(stack.base + "/logout", allow_redirects=False, timeout=5).status_code == 303  # not logged in
+    log_in(browser, stack)
+    confirm = browser.get(stack.base + "/logout", timeout=5)
+    assert confirm.status_code == 200 and "Log out?" in confirm.text and 'action="logout"' in confirm.text
+    for data in ({}, {"csrf_token": "forged"}):
+        refused = browser.post(stack.base + "/logout", data=data, allow_redirects=False, timeout=5)
+        assert refused.status_code == 400 and "This form has expired" in refused.text
+    assert "Welcome alice@example.com" in browser.get(stack.base + "/", timeout=10).text  # still logged in
+    assert browser.post(stack.base + "/call-api", data={}, timeout=5).status_code == 400
+
+
+# --- errors from the provider and the callback --------------------------------------------
+
+def test_cancel_at_the_login_page_gives_a_clear_page(stack: Stack, browser: requests.Session) -> None:
+    page = submit(browser, login_form(browser, stack), True, action="cancel")
+    assert page.status_code == 400 and page.url.startswith(stack.base + "/auth-redirect?error=access_denied")
+    assert "You cancelled the login" in page.text and "<code>access_denied</code>" in page.text
+    assert '<a class="button primary" href="login">Start over</a>' in page.text
+    # Starting over works.
+    assert "Welcome alice@example.com" in log_in(browser, stack).text
+
+
+def test_a_replayed_code_gives_invalid_grant(stack: Stack, browser: requests.Session) -> None:
+    used = callback_url(browser, stack)
+    assert "Welcome" in browser.get(used, timeout=10).text
+    # The same URL again: its state was used up.
+    again = browser.get(used, timeout=10)
+    assert again.status_code == 400 and "State mismatch" in again.text
+    # The used code with the state of a new login: Authgear says invalid_grant.
+    fresh = query(browser.get(stack.base + "/login", allow_redirects=False, timeout=5).headers["location"])
+    replay = browser.get(stack.base + "/auth-redirect", params={"code": query(used)["code"], "state": fresh["state"]},
+                         timeout=10)
+    assert replay.status_code == 400 and "The code exchange failed" in replay.text
+    assert "<code>invalid_grant</code>" in replay.text and "Start over" in replay.text
+
+
+def test_a_code_from_another_login_is_refused_thanks_to_pkce(stack: Stack, browser: requests.Session) -> None:
+    with requests.Session() as attacker:
+        stolen = query(callback_url(attacker, stack, "bob@example.com", "bob123"))["code"]
+    victim_state = query(browser.get(stack.base + "/login", allow_redirects=False, timeout=5).headers["location"])["state"]
+    page = browser.get(stack.base + "/auth-redirect", params={"code": stolen, "state": victim_state}, timeout=10)
+    assert page.status_code == 400 and "<code>invalid_grant</code>" in page.text
+    assert "Welcome" not in page.text and all(s.tokens is None for s in stack.sessions())
+
+
+def test_state_mismatch_and_missing_code_are_refused(stack: Stack, browser: requests.Session) -> None:
+    for params in ({"code": "abc"}, {"code": "abc", "state": "not-a-state-we-sent"}):
+        page = browser.get(stack.base + "/auth-redirect", params=params, timeout=5)
+        assert page.status_code == 400 and "State mismatch" in page.text and "login CSRF" in page.text
+    state = query(browser.get(stack.base + "/login", allow_redirects=False, timeout=5).headers["location"])["state"]
+    page = browser.get(stack.base + "/auth-redirect", params={"state": state}, timeout=5)
+    assert page.status_code == 400 and "No authorization code in the URL" in page.text
+
+
+def test_an_unreachable_provider_gives_a_page_not_a_crash(browser: requests.Session) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = f"http://localhost:{closed.getsockname()[1]}"
+    running = start_stack(endpoint=dead)
+    try:
+        started = time.monotonic()
+        page = browser.get(running.base + "/login", timeout=10)
+        assert page.status_code == 502 and "Authgear could not be reached" in page.text
+        assert "Start over" in page.text and time.monotonic() - started < 5
+        assert "Discovery: read the provider" in page.text  # the failed step is in the log
+    finally:
+        running.stop()
+
+
+def test_a_provider_that_never_answers_times_out(browser: requests.Session) -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections, never answers
+    try:
+        running = start_stack(http_timeout=1.0, endpoint=f"http://localhost:{silent.getsockname()[1]}")
+        try:
+            started = time.monotonic()
+            page = browser.get(running.base + "/login", timeout=10)
+            assert page.status_code == 504 and "did not answer in time" in page.text
+            assert time.monotonic() - started < 4
+        finally:
+            running.stop()
+    finally:
+        silent.close()
+
+
+def test_an_issuer_mismatch_is_caught_at_discovery(browser: requests.Session) -> None:
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    idp = serve(host="localhost", port=0, config=mock_config(port))
+    settings = Settings(endpoint=idp.url.replace("localhost", "127.0.0.1"), client_id=CLIENT_ID,
+                        client_secret=CLIENT_SECRET, redirect_url=f"http://localhost:{port}/auth-redirect", is_mock=True)
+    app_server = serve_in_thread(create_app(settings, session_secret="s" * 32), sock)
+    try:
+        page = browser.get(f"http://localhost:{port}/login", timeout=10)
+        assert page.status_code == 502 and "issuer mismatch" in page.text
+    finally:
+        app_server.stop()
+        idp.stop()
+
+
+def test_idp_error_text_is_escaped(stack: Stack, browser: requests.Session) -> None:
+    page = browser.get(stack.base + "/auth-redirect", params={
+        "error": "<b>bold</b>", "error_description": "<script>alert(1)</script>", "state": "<img src=x>"}, timeout=5)
+    assert page.status_code == 400
+    assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "<b>bold</b>" not in page.text and "<img src=x>" not in page.text
+
+
+def test_bad_input_never_gives_a_500(stack: Stack, browser: requests.Session) -> None:
+    home = log_in(browser, stack)
+    attempts = [
+        ("GET", "/auth-redirect?code=%ff%fe&state=%00%ff", {}),
+        ("GET", "/auth-redirect?state=" + "a" * 20000, {}),
+        ("GET", "/auth-redirect?state=&state=&code=&error=", {}),
+        ("GET", "/?state=%ff", {}),
+        ("POST", "/call-api", {"json": {"csrf_token": csrf(home)}}),
+        ("POST", "/call-api", {"data": b"csrf_token=" + b"x" * 200000,
+                               "headers": {"Content-Type": "application/x-www-form-urlencoded"}}),
+        ("POST", "/logout", {"data": b"\xff\xfe", "headers": {"Content-Type": "multipart/form-data; boundary=x"}}),
+        ("PUT", "/", {}),
+        ("GET", "/no/such/page", {}),
+        ("GET", "/static/../app.py", {}),
+        ("GET", "/api/profile", {"headers": {"Authorization": "Bearer a.b.c"}}),
+        ("GET", "/api/profile", {"headers": {"Authorization": "Bearer " + "x" * 10000}}),
+        ("POST", "/api/profile", {}),
+        ("GET", "/api/nothing", {}),
+    ]
+    for method, path, extra in attempts:
+        answer = browser.request(method, stack.base + path, allow_redirects=False, timeout=10, **extra)
+        assert answer.status_code < 500, (method, path, answer.status_code)
+        assert "Traceback" not in answer.text
+    assert browser.get(stack.base + "/no/such/page", timeout=5).status_code == 404
+    forged = requests.get(stack.base + "/", cookies={COOKIE_NAME: "forged.value.here"}, timeout=5)
+    assert forged.status_code == 200 and "Hi there!" in forged.text
+    assert "Welcome alice@example.com" in browser.get(stack.base + "/", timeout=10).text
+
+
+# --- the protected API --------------------------------------------------------------------
+
+def access_token(stack: Stack, scope: str) -> dict:
+    """Tokens for the demo client straight from the mock (a login through its form)."""
+    with requests.Session() as b:
+        authorize = b.get(stack.idp.url + "/oauth2/authorize", params={
+            "client_id": CLIENT_ID, "redirect_uri": stack.settings.redirect_url, "response_type": "code",
+            "scope": scope, "state": "s"}, timeout=5)
+        answer = submit(b, authorize, False, email="alice@example.com", password="alice123", action="login")
+        code = query(answer.headers["location"])["code"]
+    tokens = requests.post(stack.idp.url + "/oauth2/token", data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": stack.settings.redirect_url,
+        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}, timeout=5)
+    assert tokens.status_code == 200, tokens.text
+    return tokens.json()
+
+
+def test_api_answers_per_rfc_6750(stack: Stack) -> None:
+    api = stack.base + "/api/profile"
+
+    def get(token: str | None) -> requests.Response:
+        headers = {"Authorization": "Bearer " + token} if token is not None else {}
+        return requests.get(api, headers=headers, timeout=5)
+
+    nothing = get(None)
+    assert nothing.status_code == 401 and nothing.headers["www-authenticate"] == 'Bearer realm="walkthrough-api"'
+    good = access_token(stack, "openid offline_access profile")
+    ok = get(good["access_token"])
+    assert ok.status_code == 200 and ok.json()["sub"] and ok.json()["scope"] == ["openid", "offline_access", "profile"]
+    assert ok.headers["cache-control"] == "no-store"
+
+    claims = jwt.decode(good["access_token"], options={"verify_signature": False})
+    other_key = SigningKey.generate()
+    cases = {
+        "garbage": "not-a-jwt",
+        "id token": good["id_token"],  # the classic mistake
+        "foreign key": other_key.sign(claims, typ="at+jwt"),
+        "wrong issuer": stack.idp.ctx.key.sign({**claims, "iss": "http://evil.example"}, typ="at+jwt"),
+        "wrong audience": stack.idp.ctx.key.sign({**claims, "aud": [CLIENT_ID]}, typ="at+jwt"),
+        "alg none": jwt.encode(claims, None, algorithm="none", headers={"typ": "at+jwt"}),
+    }
+    for name, token in cases.items():
+        answer = get(token)
+        assert answer.status_code == 401, name
+        challenge = answer.headers["www-authenticate"]
+        assert challenge.startswith('Bearer realm="walkthrough-api", error="invalid_token"'), (name, challenge)
+        assert answer.json()["error"] == "invalid_token"
+    assert "ID token" in get(good["id_token"]).json()["error_description"]
+
+    narrow = access_token(stack, "openid offline_access")
+    forbidden = get(narrow["access_token"])
+    assert forbidden.status_code == 403 and forbidden.json()["error"] == "insufficient_scope"
+    assert 'error="insufficient_scope"' in forbidden.headers["www-authenticate"]
+    assert 'scope="profile"' in forbidden.headers["www-authenticate"]
+
+    stack.advance_clock(1800 + 60)  # the API follows the mock's clock: the token is now expired
+    expired = get(good["access_token"])
+    assert expired.status_code == 401 and "exp: expired" in expired.json()["error_description"]
+
+
+# --- the ID token checks ------------------------------------------------------------------
+
+def test_id_token_checks_refuse_each_kind_of_bad_token(stack: Stack) -> None:
+    good = access_token(stack, "openid offline_access email")
+    claims = jwt.decode(good["id_token"], options={"verify_signature": False})
+    provider = Provider(stack.idp.url, Wire(5))
+    clock = stack.app.state.clock
+    clock.sync()  # the mock was just reset: its clock is the system's again
+    client = OidcClient(stack.settings, provider, Wire(5), clock, stack.base + "/")
+    key = stack.idp.ctx.key
+    now = int(clock.now())
+
+    def check(token: str, nonce: str | None = None) -> dict:
+        return asyncio.run(client.validate_id_token(token, StepLog(), nonce=nonce))
+
+    assert check(key.sign({**claims, "nonce": "n1"}, typ="JWT"), nonce="n1")["sub"] == claims["sub"]
+    bad = {
+        "signature": SigningKey.generate().sign(claims, typ="JWT"),
+        "iss": key.sign({**claims, "iss": stack.idp.url + "/"}, typ="JWT"),  # a trailing slash is another issuer
+        "aud": key.sign({**claims, "aud": ["someone-else"]}, typ="JWT"),
+        "exp": key.sign({**claims, "iat": now - 900, "exp": now - 600}, typ="JWT"),
+        "iat": key.sign({**claims, "iat": now + 600, "exp": now + 900}, typ="JWT"),
+        "claims": key.sign({k: v for k, v in claims.items() if k != "sub"}, typ="JWT"),
+        "alg": jwt.encode(claims, None, algorithm="none"),
+        "nonce": key.sign({**claims, "nonce": "someone-elses"}, typ="JWT"),
+    }
+    for failed_check, token in bad.items():
+        with pytest.raises(InvalidIdToken) as failure:
+            check(token, nonce="n1")
+        assert f"The check that failed: {failed_check}:" in failure.value.message, (failed_check, failure.value.message)
+
+
+# --- one command ----------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_python_m_walkthrough_starts_the_mock_and_logs_in(tmp_path: Path, browser: requests.Session) -> None:
+    port, mock_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTHGEAR_", "WALKTHROUGH_"))}
+    env.update(KIT_ENV_FILE=str(tmp_path / "no.env"), PYTHONPATH=str(ROOT))
+    process = subprocess.Popen([sys.executable, "-m", "walkthrough", "--port", str(port), "--mock-port", str(mock_port)],
+                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
+    reader.start()
+    base = f"http://localhost:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if browser.get(base + "/", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, "".join(output)
+            time.sleep(0.1)
+        page = browser.get(base + "/login", timeout=10)
+        assert page.url.startswith(f"http://localhost:{mock_port}/login?"), page.url
+        home = submit(browser, page, True, email="bob@example.com", password="bob123", action="login")
+        assert home.url == base + "/" and "Welcome bob@example.com" in home.text
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+    text = "".join(output)
+    assert f"Started the bundled mock at http://localhost:{mock_port}" in text
+    assert f"Walkthrough at http://localhost:{port}" in text

@@ -1,0 +1,82 @@
+"""python -m walkthrough [--port 3000] [--mock-port 4000] [--host 127.0.0.1]
+
+With no AUTHGEAR_ENDPOINT (no .env) it uses the bundled mock: the one already running at
+http://localhost:MOCK_PORT (`make lab`), or one it starts in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import urllib.parse
+
+import requests
+
+from kit.settings import DEFAULT_REDIRECT_URL, Settings, ensure_mock, load_settings
+
+from .app import create_app, session_secret_from_env
+from .server import bind, uvicorn_server
+
+
+def register_with_mock(settings: Settings, port: int) -> None:
+    """With the mock and a port other than 3000: add this port's redirect and post-logout
+    URIs to the demo client (through the mock's teaching API), as you would in the portal."""
+    origin = f"http://localhost:{port}"
+    clients = requests.get(settings.endpoint + "/_mock/clients", timeout=5).json()["clients"]
+    client = next(c for c in clients if c["client_id"] == settings.client_id)
+    client["client_secret"] = settings.client_secret  # the list shows it shortened
+    client["redirect_uris"] = sorted(set(client["redirect_uris"]) | {origin + "/auth-redirect"})
+    client["post_logout_redirect_uris"] = sorted(set(client["post_logout_redirect_uris"]) | {origin + "/"})
+    requests.post(settings.endpoint + "/_mock/clients", json=client, timeout=5).raise_for_status()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m walkthrough", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=3000, help="port of the app (default 3000)")
+    parser.add_argument("--mock-port", type=int, default=4000, help="port of the bundled mock (default 4000)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    args = parser.parse_args(argv)
+
+    settings = load_settings()
+    if settings.is_mock:
+        settings = dataclasses.replace(settings, endpoint=f"http://localhost:{args.mock_port}")
+        try:
+            started = ensure_mock(settings.endpoint)
+        except RuntimeError as exc:
+            print(f"walkthrough: {exc}", file=sys.stderr)
+            return 1
+        print(("Started the bundled mock" if started else "Using the mock already running") + f" at {settings.endpoint}")
+        if args.port != 3000 and settings.redirect_url == DEFAULT_REDIRECT_URL:
+            settings = dataclasses.replace(settings, redirect_url=f"http://localhost:{args.port}/auth-redirect")
+            register_with_mock(settings, args.port)
+    else:
+        redirect_port = urllib.parse.urlsplit(settings.redirect_url).port
+        if redirect_port not in (None, args.port):
+            print(f"walkthrough: note: AUTHGEAR_REDIRECT_URL ({settings.redirect_url}) is not on port {args.port}.",
+                  file=sys.stderr)
+
+    if not os.environ.get("WALKTHROUGH_SESSION_SECRET"):
+        print("Session secret: random for this run (set WALKTHROUGH_SESSION_SECRET to keep sessions across restarts)")
+    # The app calls its own API at the address it listens on, whatever the browser's URL.
+    api_host = "127.0.0.1" if args.host in ("0.0.0.0", "localhost") else args.host
+    api_host = f"[{api_host}]" if ":" in api_host else api_host
+    app = create_app(settings, session_secret=session_secret_from_env(),
+                     api_url=f"http://{api_host}:{args.port}/api/profile")
+    try:
+        sock = bind(args.host, args.port)
+    except OSError as exc:
+        print(f"walkthrough: cannot listen on {args.host}:{args.port} ({exc.strerror}). "
+              f"Is it already running? Try --port.", file=sys.stderr)
+        return 1
+    print(f"Provider: {settings.describe()}")
+    print(f"Redirect URI: {settings.redirect_url}")
+    print(f"Walkthrough at http://localhost:{args.port}  (Ctrl+C to stop)")
+    sys.stdout.flush()
+    uvicorn_server(app, quiet=False).run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Pages: Jinja2 templates with autoescaping on (every value from Authgear, the URL or the
+user is escaped, the tutorial's XSS cannot happen), and the headers every page carries."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from kit.settings import Settings
+
+from .clock import Clock
+from .jwt_checks import CLOCK_SKEW
+from .oidc_client import SCOPES
+from .sessions import SessionData
+from .steps import NOTEBOOKS, shorten_fields
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"),
+    autoescape=True,  # explicit: every {{ value }} is HTML-escaped
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+DEFAULT_NOTEBOOKS_URL = "http://localhost:8888/lab/tree/"  # JupyterLab from `make lab`
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(shorten_fields(value), indent=2, ensure_ascii=False, sort_keys=True)
+
+
+def clock_time(timestamp: float) -> str:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime("%H:%M:%S UTC")
+
+
+def duration(seconds: float) -> str:
+    seconds = int(seconds)
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
+    if seconds < 60:
+        return f"{sign}{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{sign}{minutes} min {rest} s" if rest else f"{sign}{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{sign}{hours} h {minutes} min"
+
+
+def short(value: Any, keep: int = 12) -> str:
+    text = str(value)
+    return text if len(text) <= keep + 2 else text[:keep] + "…"
+
+
+TEMPLATES.filters.update(pretty_json=pretty_json, clock_time=clock_time, duration=duration, short=short)
+
+
+def page_headers(issuer: str) -> dict[str, str]:
+    parts = urllib.parse.urlsplit(issuer)
+    issuer_origin = f"{parts.scheme}://{parts.netloc}"
+    return {
+        # No script at all, styles only from this app; forms post here (logout redirects on to
+        # the issuer, which Chrome checks against form-action too).
+        "Content-Security-Policy": (
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+            f"form-action 'self' {issuer_origin}; frame-ancestors 'none'; base-uri 'none'"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",  # a URL with a code in it never leaks to another site
+        "Cache-Control": "no-store",
+    }
+
+
+class View:
+    def __init__(self, settings: Settings, clock: Clock, notebooks_url: str, post_logout_redirect_uri: str) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.notebooks_url = notebooks_url if notebooks_url.endswith("/") else notebooks_url + "/"
+        self.post_logout_redirect_uri = post_logout_redirect_uri
+        self.headers = page_headers(settings.endpoint)
+
+    def notebook_url(self, kind: str) -> str:
+        return self.notebooks_url + NOTEBOOKS[kind][0]
+
+    def page(self, request: Request | None, session: SessionData | None, template: str, status: int = 200,
+             **values: Any) -> HTMLResponse:
+        context = {
+            "settings": self.settings,
+            "provider_label": ("Mock Authgear" if self.settings.is_mock else "Authgear") + " · " + self.settings.endpoint,
+            "scopes": SCOPES,
+            "post_logout_redirect_uri": self.post_logout_redirect_uri,
+            "clock": self.clock.describe(),
+            "now": self.clock.now(),
+            "clock_skew": CLOCK_SKEW,
+            "notebook_url": self.notebook_url,
+            "notebooks": NOTEBOOKS,
+            "session": session,
+            "steps": list(session.steps) if session else [],
+            "dropped_steps": session.steps.dropped if session else 0,
+            "notices": session.take_notices() if session else [],
+            "csrf_token": session.csrf_token if session else "",
+            **values,
+        }
+        html = TEMPLATES.get_template(template).render(**context)
+        return HTMLResponse(html, status_code=status, headers=self.headers)
