@@ -32,6 +32,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
+
+from .keys import SigningKey
+
 # Authgear's defaults (see shared/authgear-wire.md, "Default lifetimes").
 ACCESS_TOKEN_LIFETIME = 1800
 ID_TOKEN_LIFETIME = 300
@@ -266,6 +270,11 @@ class MockConfig:
         unknown = sorted(set(data) - {"demo_data", "signing_key", "clients", "users"})
         if unknown:
             raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
+        if not isinstance(data.get("demo_data", True), bool):
+            raise ConfigError("demo_data must be true or false")
+        for field in ("clients", "users"):
+            if not isinstance(data.get(field, []), list):
+                raise ConfigError(f"{field} must be a list (in TOML: [[{field}]] tables)")
         config = cls.demo() if data.get("demo_data", True) else cls(clients={}, users={})
         for item in data.get("clients", []):
             client = client_from_dict(item)
@@ -273,11 +282,18 @@ class MockConfig:
         for item in data.get("users", []):
             user = user_from_dict(item)
             config.users[user.email.lower()] = user
-        if data.get("signing_key"):
+        if "signing_key" in data:
+            if not isinstance(data["signing_key"], str) or not data["signing_key"]:
+                raise ConfigError("signing_key must be the path of a PEM file")
             try:
                 config.signing_key_pem = (base_dir / data["signing_key"]).read_bytes()
             except OSError as exc:
                 raise ConfigError(f"cannot read signing_key: {exc}") from exc
+            # Checked now, so a bad key fails here and not when the server starts.
+            try:
+                SigningKey.from_pem(config.signing_key_pem)
+            except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+                raise ConfigError(f"signing_key {data['signing_key']}: {exc}") from None
         return config
 
     def copy(self) -> "MockConfig":
