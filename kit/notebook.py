@@ -309,3 +309,36 @@ def advance_mock_clock(settings: Settings, seconds: int) -> bool:
     response.raise_for_status()
     print(f"The mock's clock is now {response.json()['offset']} s ahead of real time.")
     return True
+
+
+# --- Logout is a browser step too (notebook 08) ---------------------------------------------
+
+class PendingLogout(PendingLogin):
+    """RP-initiated logout: the browser visits end_session (Authgear's session cookie lives in
+    the browser, not in the app) and lands on the post_logout_redirect_uri. `callback()`
+    returns the URL it landed on, as for a login."""
+
+    def show_link(self) -> None:
+        print("Open this link in your browser to log out of Authgear:")
+        print()
+        print(self.url)
+        if self.credentials is not None:
+            print()
+            print("(Running unattended: the notebook makes the browser's requests itself, with its cookie.)")
+        elif self.listen:
+            self._start_listener()
+            print()
+            print(f"The notebook is listening at {self.settings.redirect_url} to catch where you land.")
+        else:
+            print()
+            print("Then copy the whole URL you land on (even if the page does not load) and paste it below.")
+
+
+def logout_in_browser(settings: Settings, end_session_url: str, post_logout_redirect_uri: str) -> PendingLogin:
+    """Shows the logout link (and starts catching the return at `post_logout_redirect_uri`);
+    `.callback()` waits for the URL the browser lands on."""
+    import dataclasses
+
+    pending = PendingLogout(dataclasses.replace(settings, redirect_url=post_logout_redirect_uri), end_session_url)
+    pending.show_link()
+    return pending
