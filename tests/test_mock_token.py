@@ -196,7 +196,7 @@ def test_the_other_registered_redirect_uri_works_when_used_at_both_ends(flow: Fl
 )
 def test_bad_pkce_verifier_is_invalid_grant_and_keeps_the_code(flow: Flow, verifier: str | None) -> None:
     code = code_for(flow)
-    assert_token_error(flow.exchange(code, code_verifier=verifier), "invalid_grant")
+    assert_token_error(flow.exchange(code, code_verifier=verifier), "invalid_grant", "invalid code verifier")
     assert_exchange_works(flow, code)
 
 
@@ -206,7 +206,7 @@ def test_malformed_verifier_is_refused_even_if_it_hashes_to_the_challenge(flow: 
     short = "b" * 42  # one short of RFC 7636's minimum
     challenge = base64.urlsafe_b64encode(hashlib.sha256(short.encode()).digest()).rstrip(b"=").decode()
     code = code_for(flow, code_challenge=challenge)
-    assert_token_error(flow.exchange(code, code_verifier=short), "invalid_grant")
+    assert_token_error(flow.exchange(code, code_verifier=short), "invalid_grant", "invalid code verifier")
 
 
 @pytest.mark.parametrize("length", [43, 128])
@@ -223,7 +223,8 @@ def test_verifier_without_a_challenge_is_invalid_grant(flow: Flow) -> None:
     # A deliberate choice: a verifier with no stored challenge is a PKCE downgrade (RFC 9700 §2.1.1).
     code = code_for(flow, code_challenge=None, code_challenge_method=None)
     verifier, _ = pkce_pair()
-    assert_token_error(flow.exchange(code, code_verifier=verifier), "invalid_grant")
+    assert_token_error(flow.exchange(code, code_verifier=verifier), "invalid_grant",
+                       "code_verifier sent but no code_challenge was sent at authorize")
     assert_exchange_works(flow, code, code_verifier=None)
 
 
@@ -536,7 +537,8 @@ def test_refresh_with_rotation_kills_the_old_token_at_once(idp: RunningServer, f
 def test_refresh_token_of_another_client_is_invalid_request(idp: RunningServer, flow: Flow) -> None:
     add_client(idp.url, client_id="other-app", client_secret="s", redirect_uris=[REDIRECT_URI])
     tokens = flow.tokens()
-    assert_token_error(refresh(idp.url, tokens["refresh_token"], client_id="other-app"), "invalid_request")
+    assert_token_error(refresh(idp.url, tokens["refresh_token"], client_id="other-app"), "invalid_request",
+                       "client ID mismatch")
     assert refresh(idp.url, tokens["refresh_token"]).status_code == 200
 
 
@@ -559,7 +561,7 @@ def test_unknown_or_garbage_refresh_token_is_invalid_grant(idp: RunningServer, f
 
 
 def test_refresh_without_a_refresh_token_is_invalid_request(idp: RunningServer) -> None:
-    assert_token_error(refresh(idp.url, ""), "invalid_request")
+    assert_token_error(refresh(idp.url, ""), "invalid_request", "refresh token is required")
 
 
 def test_refresh_needs_a_known_client_id(idp: RunningServer, flow: Flow) -> None:
@@ -591,3 +593,18 @@ def test_runtime_user_with_custom_claims_gets_them_in_tokens(idp: RunningServer,
     assert claims["given_name"] == "Carol"
     assert claims[AUTHGEAR + "roles"] == ["editor"]
     assert userinfo(idp.url, body["access_token"]).json()["custom_attributes"] == {"team": "blue"}
+
+
+def test_codes_and_refresh_secrets_are_stored_hashed(idp: RunningServer, flow: Flow) -> None:
+    """As Authgear stores them: what the store holds is not what went over the wire."""
+    import hashlib
+
+    code = code_for(flow)
+    store = idp.ctx.store
+    assert code not in store.codes
+    assert hashlib.sha256(code.encode()).hexdigest() in store.codes
+    refresh_token = assert_exchange_works(flow, code)["refresh_token"]
+    grant_id, secret = refresh_token.split(".")
+    held = store.grants[grant_id]
+    assert held.refresh_secret_hash == hashlib.sha256(secret.encode()).hexdigest()
+    assert secret not in repr(held)
