@@ -69,10 +69,10 @@ class OidcClient:
         separator = "&" if "?" in metadata.authorization_endpoint else "?"
         url = metadata.authorization_endpoint + separator + urllib.parse.urlencode(params)
         step = Step("authorize", "Send the browser to the authorization endpoint", actor="browser",
-                    why="The app answers /login with a 303 redirect; the browser shows Authgear's login page. "
-                        "state, nonce and the PKCE verifier stay in the app's server-side session.")
+                    why="The app answers GET /login with a 303 redirect to this URL; your browser follows it and "
+                        "Authgear shows its login page. Only the challenge travels: state, nonce and the PKCE "
+                        "verifier stay in the app's server-side session.")
         step.set_request("GET", url)
-        step.status, step.reason = 303, "See Other (from the app to your browser)"
         log.add(step)
         return url
 
@@ -231,9 +231,10 @@ class OidcClient:
         separator = "&" if "?" in metadata.end_session_endpoint else "?"
         url = metadata.end_session_endpoint + separator + urllib.parse.urlencode(params)
         step = Step("logout", "Log out at Authgear too (end_session)", actor="browser",
-                    why="Ending only the app's session would leave Authgear's: the next Login would be silent.")
+                    why="The app has dropped its own session and sends your browser here with a 303. Ending only "
+                        "the app's session would leave Authgear's, and the next Login would be silent. Authgear "
+                        "redirects back only to a registered post_logout_redirect_uri, with the state.")
         step.set_request("GET", url)
-        step.status, step.reason = 303, "See Other (from the app to your browser)"
         log.add(step)
         return url
 

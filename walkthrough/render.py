@@ -90,6 +90,10 @@ class View:
 
     def page(self, request: Request | None, session: SessionData | None, template: str, status: int = 200,
              **values: Any) -> HTMLResponse:
+        steps = list(session.steps) if session else []
+        new_after = session.shown_until if session else 0
+        if session and steps:
+            session.shown_until = steps[-1].number
         context = {
             "settings": self.settings,
             "provider_label": ("Mock Authgear" if self.settings.is_mock else "Authgear") + " · " + self.settings.endpoint,
@@ -101,7 +105,8 @@ class View:
             "notebook_url": self.notebook_url,
             "notebooks": NOTEBOOKS,
             "session": session,
-            "steps": list(session.steps) if session else [],
+            "steps": steps,
+            "new_after": new_after,
             "dropped_steps": session.steps.dropped if session else 0,
             "notices": session.take_notices() if session else [],
             "csrf_token": session.csrf_token if session else "",

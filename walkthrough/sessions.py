@@ -72,6 +72,7 @@ class SessionData:
     logout_state: str | None = None
     relogin_at: float = 0.0  # when the app last sent the browser to log in again by itself
     notices: list[str] = dataclasses.field(default_factory=list)
+    shown_until: int = 0  # the last step number a page has shown: later ones are new
     steps: StepLog = dataclasses.field(default_factory=StepLog)
     last_seen: float = dataclasses.field(default_factory=time.time)
     lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock, repr=False)

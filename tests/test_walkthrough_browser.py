@@ -1,0 +1,152 @@
+"""The walkthrough in a real browser (Debian's chromium, driven by Playwright):
+landing → Log in → the mock's login form → back on the app with the email shown → the
+mock's clock moved past the access token's life → the page refreshes the token → the
+protected API → logout → Log in again shows the password form. And a user whose name and
+email are HTML is shown as text. A screenshot of each step goes to test-artifacts/walkthrough/.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.test_walkthrough import Stack, start_stack
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "walkthrough"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
+                                reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium, "
+                                       "or scripts/install-browser.sh)")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    running = start_stack()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def page(chromium) -> Iterator[object]:
+    context = chromium.new_context(viewport={"width": 1180, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.dialogs = dialogs
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def log_in_at_the_mock(page, email: str, password: str, base: str) -> None:
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("button:has-text('Continue')")
+    page.wait_for_url(base + "/")
+
+
+def test_login_refresh_api_logout_in_a_real_browser(stack: Stack, page) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(stack.base + "/")
+    expect(page.get_by_role("heading", name="Hi there!")).to_be_visible()
+    expect(page.get_by_text("What is fixed compared with the tutorial")).to_be_visible()
+    shot(page, "01-landing")
+
+    page.click("text=Log in")
+    page.wait_for_url(stack.idp.url + "/login?*")
+    expect(page.locator("#password")).to_be_visible()
+    shot(page, "02-mock-login-form")
+
+    log_in_at_the_mock(page, "alice@example.com", "alice123", stack.base)
+    expect(page.locator("h1.welcome")).to_have_text("Welcome alice@example.com")
+    expect(page.locator("#userinfo")).to_contain_text('"name": "Alice Liddell"')
+    expect(page.locator(".step-title")).to_have_count(7)
+    expect(page.locator("#refresh-count")).to_contain_text("not yet")
+    shot(page, "03-logged-in")
+
+    stack.advance_clock(1800 + 60)  # past the access token's 30 minutes, by the mock's clock
+    page.reload()
+    expect(page.locator(".notice")).to_contain_text("The access token was refreshed")
+    expect(page.locator("#refresh-count")).to_contain_text("1 time")
+    expect(page.locator(".step-title", has_text="Refresh the access token")).to_have_count(1)
+    expect(page.locator("h1.welcome")).to_have_text("Welcome alice@example.com")
+    shot(page, "04-refreshed")
+
+    page.click("button:has-text('Call the protected API')")
+    expect(page.locator("#api-result")).to_contain_text("Hello from the protected API")
+    expect(page.locator("#api-result .badge")).to_have_text("200")
+    shot(page, "05-api-called")
+
+    page.click("button:has-text('Log out')")
+    page.wait_for_url(stack.base + "/?state=*")
+    expect(page.locator(".notice")).to_contain_text("You are logged out of this app and of Authgear")
+    expect(page.get_by_role("heading", name="Hi there!")).to_be_visible()
+    shot(page, "06-logged-out")
+
+    page.click("text=Log in")
+    page.wait_for_url(stack.idp.url + "/login?*")
+    expect(page.locator("#password")).to_be_visible()  # the Authgear session ended too: no silent login
+    shot(page, "07-login-again-asks-for-password")
+
+    page.click("button:has-text('Cancel and go back to the app')")
+    expect(page.get_by_role("heading", name="You cancelled the login")).to_be_visible()
+    expect(page.get_by_role("link", name="Start over")).to_be_visible()
+    shot(page, "08-cancelled")
+    assert page.dialogs == []
+
+
+def test_html_in_the_users_name_and_email_is_shown_as_text(stack: Stack, page) -> None:
+    from playwright.sync_api import expect
+
+    name = "<img src=x onerror=alert(1)>"
+    email = "<script>alert(2)</script>@example.com"
+    user = {"email": email, "password": "xss-pass-1", "claims": {"name": name},
+            "custom_attributes": {"bio": "<svg onload=alert(3)>"}}
+    added = requests.post(stack.idp.url + "/_mock/users", data=json.dumps(user),
+                          headers={"Content-Type": "application/json"}, timeout=5)
+    assert added.status_code == 201, added.text
+
+    page.goto(stack.base + "/login")
+    page.wait_for_url(stack.idp.url + "/login?*")
+    # The login form's type=email field would refuse this address; a person could still register it
+    # through another channel, so type it as text.
+    page.locator("#email").evaluate("field => field.type = 'text'")
+    log_in_at_the_mock(page, email, "xss-pass-1", stack.base)
+
+    expect(page.locator("h1.welcome")).to_have_text("Welcome " + email)
+    expect(page.locator(".eyebrow").first).to_have_text("Logged in as " + name)
+    expect(page.locator("#userinfo")).to_contain_text("<svg onload=alert(3)>")
+    assert page.locator("img[src='x']").count() == 0
+    assert page.locator("svg").count() == 0
+    assert page.evaluate("document.scripts.length") == 0
+    shot(page, "09-xss-shown-as-text")
+    assert page.dialogs == [], page.dialogs
