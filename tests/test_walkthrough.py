@@ -347,6 +347,22 @@ def test_failed_refresh_falls_back_to_a_fresh_login(stack: Stack, browser: reque
     assert stack.only_session().tokens.access_token != tokens.access_token
 
 
+def test_a_second_automatic_login_right_after_the_first_stops_instead_of_looping(
+        stack: Stack, browser: requests.Session) -> None:
+    log_in(browser, stack)
+
+    def kill_grant() -> None:
+        token = stack.only_session().tokens.refresh_token
+        assert requests.post(stack.idp.url + "/oauth2/revoke", data={"token": token}, timeout=5).ok
+
+    kill_grant()
+    assert "Welcome alice@example.com" in browser.get(stack.base + "/", timeout=10).text  # logged in again, silently
+    kill_grant()
+    page = browser.get(stack.base + "/", timeout=10)
+    assert page.status_code == 502 and "Authgear keeps refusing the tokens" in page.text
+    assert "Start over" in page.text
+
+
 # --- logout -------------------------------------------------------------------------------
 
 def test_logout_revokes_ends_the_idp_session_and_comes_back(stack: Stack, browser: requests.Session) -> None:
@@ -437,6 +453,9 @@ def test_an_unreachable_provider_gives_a_page_not_a_crash(browser: requests.Sess
         assert page.status_code == 502 and "Authgear could not be reached" in page.text
         assert "Start over" in page.text and time.monotonic() - started < 5
         assert "Discovery: read the provider" in page.text  # the failed step is in the log
+        token = SigningKey.generate().sign({"sub": "x"}, typ="at+jwt")
+        api = requests.get(running.base + "/api/profile", headers={"Authorization": "Bearer " + token}, timeout=10)
+        assert api.status_code == 503 and api.json()["error"] == "temporarily_unavailable"
     finally:
         running.stop()
 

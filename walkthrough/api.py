@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .clock import Clock
+from .errors import WalkthroughError
 from .jwt_checks import TokenCheckFailed, verify
 from .provider import Provider
 
@@ -66,6 +67,9 @@ def create_api(provider: Provider, clock: Clock) -> Starlette:
         except TokenCheckFailed as failure:
             hint = " (is this an ID token? Send the access token.)" if failure.checks[-1].name == "typ" else ""
             return refuse(401, "invalid_token", f"The access token failed a check: {failure.reason}{hint}")
+        except WalkthroughError as exc:  # the provider's keys could not be fetched: not the token's fault
+            return JSONResponse({"error": "temporarily_unavailable", "error_description": exc.message},
+                                status_code=503, headers={**NO_STORE, "Retry-After": "10"})
         scopes = str(claims.get("scope", "")).split()
         if REQUIRED_SCOPE not in scopes:
             return refuse(403, "insufficient_scope", f"This endpoint needs the {REQUIRED_SCOPE!r} scope.",

@@ -14,7 +14,7 @@ from typing import Any
 from kit.settings import Settings
 
 from .clock import Clock
-from .errors import InvalidIdToken, LoginFailed, ProviderError, TokenRejected
+from .errors import InvalidIdToken, ProviderError, TokenRejected
 from .jwt_checks import TokenCheckFailed, verify
 from .provider import Provider
 from .sessions import PendingLogin, Tokens
