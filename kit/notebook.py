@@ -6,6 +6,7 @@ notebook to its starting point.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import html.parser
 import json
@@ -72,8 +73,16 @@ def _shorten_header(name: str, value: str) -> str:
     return value
 
 
-def show(response: requests.Response) -> None:
-    """Prints the request and the answer as they went over the wire, secrets shortened."""
+def short_url(url: str) -> str:
+    """A URL with the secrets in its query (code, tokens) shortened: safe to print."""
+    return _shorten_url(url)
+
+
+def show(response: requests.Response, fields: list[str] | None = None) -> None:
+    """Prints the request and the answer as they went over the wire, secrets shortened.
+
+    `fields` limits a JSON answer to those top-level fields (and says how many were left out).
+    """
     request = response.request
     print(f"{request.method} {_shorten_url(request.url or '')}")
     for name in ("Authorization", "Content-Type"):
@@ -95,8 +104,15 @@ def show(response: requests.Response) -> None:
         if name in response.headers:
             print(f"{name}: {_shorten_header(name, response.headers[name])}")
     if response.headers.get("Content-Type", "").startswith("application/json") and response.content:
+        body = response.json()
+        left_out: list[str] = []
+        if fields is not None and isinstance(body, dict):
+            left_out = [name for name in body if name not in fields]
+            body = {name: body[name] for name in fields if name in body}
         print()
-        print(json.dumps(shorten_fields(response.json()), indent=2, ensure_ascii=False))
+        print(json.dumps(shorten_fields(body), indent=2, ensure_ascii=False))
+        if left_out:
+            print(f"({len(left_out)} more field{'s' if len(left_out) > 1 else ''} not shown)")
     elif response.headers.get("Content-Type", "").startswith("text/plain") and response.text:
         print()
         print(response.text.rstrip())
@@ -139,6 +155,10 @@ def _autologin_credentials() -> tuple[str, str] | None:
         email, _, password = value.partition(":")
         return email, password
     return "alice@example.com", "alice123"
+
+
+# The kernel's callback listeners by port: running the login cell again replaces the old one.
+_LISTENERS: dict[int, Any] = {}
 
 
 class PendingLogin:
@@ -193,13 +213,18 @@ class PendingLogin:
             return HTMLResponse("<h1>Got it.</h1><p>Go back to the notebook: it has what it needs.</p>")
 
         app = Starlette(routes=[Route(redirect.path or "/", landed, methods=["GET", "POST"])])
+        port = redirect.port or 80
+        previous = _LISTENERS.pop(port, None)
+        if previous is not None:  # the cell ran again before anyone logged in: free the port
+            previous.stop()
         try:
-            sock = bind(redirect.hostname or "localhost", redirect.port or 80)
+            sock = bind(redirect.hostname or "localhost", port)
         except OSError:
             self.listen = False
             print(f"(Port {redirect.port} is busy, e.g. the walkthrough runs there: paste the URL instead.)")
             return
         self.listener = serve_app(app, sock, self.settings.redirect_url)
+        _LISTENERS[port] = self.listener
 
     def _browse(self) -> str:
         """What the browser does, as plain HTTP: follow redirects, fill in the login form."""
@@ -237,11 +262,17 @@ class PendingLogin:
         if self.credentials is not None:
             return self._browse()
         if self.listen and self.listener is not None:
+            if not self.listener.thread.is_alive():
+                raise RuntimeError("This login link was replaced by a newer one: run the cell that shows "
+                                   "the link again, then this one.")
             try:
                 if not self.event.wait(timeout):
                     raise TimeoutError(f"No login arrived within {timeout:.0f} s: run the previous cell again.")
                 return self.landed[0]
             finally:
+                for port, listener in list(_LISTENERS.items()):
+                    if listener is self.listener:
+                        del _LISTENERS[port]
                 self.listener.stop()
         return input("Paste the URL you landed on: ").strip()
 
@@ -261,11 +292,18 @@ def discover(settings: Settings) -> dict[str, Any]:
     return response.json()
 
 
-def quick_login(settings: Settings, scope: str = "openid offline_access email profile") -> dict[str, Any]:
-    """Notebooks 03 and 04 by hand, in one call: authorization URL with state, nonce and PKCE,
-    the browser step, state check, code exchange. Returns the token response (plus the nonce
-    that was sent, under "_nonce", so the ID token can be checked against it)."""
-    metadata = discover(settings)
+@dataclasses.dataclass(frozen=True)
+class AuthCode:
+    """Where notebook 03 ends: a fresh code, and what the app kept to redeem and check it."""
+
+    code: str
+    code_verifier: str  # PKCE: only the app has it; the token request must send it
+    nonce: str  # comes back inside the ID token (notebook 05 checks it)
+    state: str  # already checked against the callback
+    redirect_uri: str  # must be sent again, identical, with the code
+
+
+def _authorize(settings: Settings, metadata: dict[str, Any], scope: str) -> AuthCode:
     state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
     verifier, challenge = pkce_pair()
     url = metadata["authorization_endpoint"] + "?" + urllib.parse.urlencode({
@@ -286,17 +324,35 @@ def quick_login(settings: Settings, scope: str = "openid offline_access email pr
         raise RuntimeError(f"state does not match: the login did not come from this notebook ({landed})")
     if "code" not in landed:
         raise RuntimeError(f"the login did not give a code: {landed}")
+    return AuthCode(landed["code"], verifier, nonce, state, settings.redirect_url)
+
+
+def quick_code(settings: Settings, scope: str = "openid offline_access email profile") -> AuthCode:
+    """Notebook 03 by hand, in one call: state, nonce and PKCE, the browser step (with the
+    mock and no person: the browser's requests), the state check. Returns the code and what
+    the app kept (`code_verifier`, `nonce`)."""
+    fresh = _authorize(settings, discover(settings), scope)
+    print(f"A fresh code (notebook 03 did this step by hand): code={short(fresh.code)}")
+    return fresh
+
+
+def quick_login(settings: Settings, scope: str = "openid offline_access email profile") -> dict[str, Any]:
+    """Notebooks 03 and 04 by hand, in one call: authorization URL with state, nonce and PKCE,
+    the browser step, state check, code exchange. Returns the token response (plus the nonce
+    that was sent, under "_nonce", so the ID token can be checked against it)."""
+    metadata = discover(settings)
+    fresh = _authorize(settings, metadata, scope)
     response = requests.post(metadata["token_endpoint"], data={
         "grant_type": "authorization_code",
-        "code": landed["code"],
-        "redirect_uri": settings.redirect_url,
+        "code": fresh.code,
+        "redirect_uri": fresh.redirect_uri,
         "client_id": settings.client_id,
         "client_secret": settings.client_secret,
-        "code_verifier": verifier,
+        "code_verifier": fresh.code_verifier,
     }, timeout=TIMEOUT)
     if response.status_code != 200:
         raise RuntimeError(f"the code exchange failed: {response.status_code} {response.text}")
-    return {**response.json(), "_nonce": nonce}
+    return {**response.json(), "_nonce": fresh.nonce}
 
 
 def advance_mock_clock(settings: Settings, seconds: int) -> bool:
@@ -308,6 +364,99 @@ def advance_mock_clock(settings: Settings, seconds: int) -> bool:
     response = requests.post(settings.endpoint + "/_mock/clock", json={"advance": seconds}, timeout=TIMEOUT)
     response.raise_for_status()
     print(f"The mock's clock is now {response.json()['offset']} s ahead of real time.")
+    return True
+
+
+def set_mock_clock(settings: Settings, offset: int) -> bool:
+    """Sets the mock's clock `offset` seconds from real time (negative: in the past; 0: back to
+    real time). A real Authgear's clock cannot be moved: returns False and says so."""
+    if not settings.is_mock:
+        print("A real Authgear project's clock cannot be moved (the next lines show what to do instead).")
+        return False
+    response = requests.post(settings.endpoint + "/_mock/clock", json={"offset": offset}, timeout=TIMEOUT)
+    response.raise_for_status()
+    now = response.json()["offset"]
+    if now == 0:
+        print("The mock's clock is back on real time.")
+    else:
+        print(f"The mock's clock is now {abs(now)} s {'ahead of' if now > 0 else 'behind'} real time.")
+    return True
+
+
+# --- Preflight: is the provider ready for the notebooks? ---------------------------------
+
+def _fail(problem: str, fix: str) -> bool:
+    print("✘", problem)
+    print("  Fix:", fix)
+    return False
+
+
+def preflight(settings: Settings) -> bool:
+    """Checks, without logging in, what notebook 01 checks by hand; says what to fix in plain words.
+
+    1. the endpoint answers with a discovery document whose issuer is the endpoint itself;
+    2. the authorization endpoint knows the client_id (else: 400 error page, "invalid client ID");
+    3. the redirect URI is registered for it (else: 400 error page, "redirect URI is not allowed").
+    The client secret cannot be checked without a real code: notebook 04 shows a wrong one.
+    """
+    where = "the bundled mock" if settings.is_mock else "AUTHGEAR_ENDPOINT"
+    discovery_url = settings.endpoint + "/.well-known/openid-configuration"
+    try:
+        response = requests.get(discovery_url, timeout=TIMEOUT)
+    except requests.ConnectionError:
+        fix = ("restart the kernel and run connect() again (it starts the mock), or run `make lab`."
+               if settings.is_mock else
+               "check AUTHGEAR_ENDPOINT in .env (it looks like https://<project>.authgear.cloud) and "
+               "your network, then restart the kernel.")
+        return _fail(f"Nothing answers at {settings.endpoint} ({where}): the connection failed.", fix)
+    except requests.Timeout:
+        return _fail(f"{settings.endpoint} did not answer within {TIMEOUT} s.",
+                     "check the address and your network (a proxy or firewall?).")
+    except requests.RequestException as exc:
+        return _fail(f"{settings.endpoint} is not a usable address ({type(exc).__name__}).",
+                     "AUTHGEAR_ENDPOINT must be a full origin such as https://<project>.authgear.cloud.")
+    try:
+        metadata = response.json() if response.status_code == 200 else None
+    except ValueError:
+        metadata = None
+    if not isinstance(metadata, dict) or "authorization_endpoint" not in metadata:
+        return _fail(f"{settings.endpoint} answers, but {discovery_url} is no discovery document "
+                     f"(HTTP {response.status_code}).",
+                     "AUTHGEAR_ENDPOINT must be the project's endpoint itself, with no path after it.")
+    if metadata.get("issuer") != settings.endpoint:
+        return _fail(f"The server calls itself {metadata.get('issuer')!r}, not {settings.endpoint!r}.",
+                     f"set AUTHGEAR_ENDPOINT={metadata.get('issuer')} exactly: tokens carry the issuer and "
+                     "must match it character for character.")
+    print(f"✔ {settings.endpoint} answers, and its discovery document names it as the issuer.")
+
+    probe = requests.get(metadata["authorization_endpoint"], params={
+        "client_id": settings.client_id,
+        "redirect_uri": settings.redirect_url,
+        "response_type": "code",
+        "scope": "openid",
+    }, allow_redirects=False, timeout=TIMEOUT)
+    text = probe.text if probe.status_code >= 400 else ""
+    if probe.status_code == 400 and ("invalid client ID" in text or "unauthorized_client" in text):
+        return _fail(f"The client_id {settings.client_id!r} is unknown to this project.",
+                     "copy the Client ID from the portal (Applications → your application) into "
+                     "AUTHGEAR_CLIENT_ID in .env, then restart the kernel.")
+    if probe.status_code == 400 and "redirect URI" in text:
+        print(f"✔ The client_id {settings.client_id} is known.")
+        return _fail(f"The redirect URI {settings.redirect_url} is not registered for this client.",
+                     "in the portal, add it to the application's Authorized Redirect URIs exactly as "
+                     "written (scheme, host, port, path: a trailing slash counts), press Save, run this again.")
+    if probe.status_code >= 400:
+        first_line = text.strip().splitlines()[0] if text.strip() else probe.reason
+        return _fail(f"The authorization endpoint refused the request: HTTP {probe.status_code}, {first_line}.",
+                     "read the message above; notebook 01 shows the same request step by step.")
+    landed = urllib.parse.parse_qs(urllib.parse.urlsplit(probe.headers.get("location", "")).query)
+    if "error" in landed:
+        return _fail(f"The authorization endpoint answered {landed['error'][0]}: "
+                     f"{landed.get('error_description', [''])[0]}.",
+                     "check the application's settings in the portal (type: OIDC/SAML Client Application).")
+    print(f"✔ The client_id {settings.client_id} is known.")
+    print(f"✔ The redirect URI {settings.redirect_url} is registered for it.")
+    print("Ready. (The client secret can only be checked with a real code: notebook 04 shows a wrong one.)")
     return True
 
 
