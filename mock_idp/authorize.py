@@ -119,7 +119,7 @@ def complete(ctx: Context, client: Client, params: dict[str, str], redirect_uri:
         redirect_uri_sent=params.get("redirect_uri", ""),
         redirect_uri=redirect_uri,
         scopes=params["scope"].split(),
-        nonce=params.get("nonce"),
+        nonce=params.get("nonce") or None,  # an empty nonce is no nonce: no "nonce" claim
         code_challenge=params.get("code_challenge") or None,
         user_sub=session.user_sub,
         session_id=session.id,

@@ -608,3 +608,8 @@ def test_codes_and_refresh_secrets_are_stored_hashed(idp: RunningServer, flow: F
     held = store.grants[grant_id]
     assert held.refresh_secret_hash == hashlib.sha256(secret.encode()).hexdigest()
     assert secret not in repr(held)
+
+
+def test_empty_nonce_gives_no_nonce_claim(idp: RunningServer, flow: Flow) -> None:
+    body = flow.tokens(nonce="")
+    assert "nonce" not in verify_jwt(idp.url, body["id_token"], CLIENT_ID, "JWT")
