@@ -311,6 +311,7 @@ def test_oversized_post_body_is_an_error_page_not_a_500(server: RunningServer) -
 def login_page(flow: Flow, **overrides: str | None) -> requests.Response:
     started = flow.authorize(**overrides)
     assert started.status_code == 303, started.text
+    assert started.headers["location"].startswith(flow.issuer + "/login?")  # never the client's port
     return flow.browser.get(started.headers["location"], allow_redirects=False)
 
 

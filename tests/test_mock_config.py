@@ -124,6 +124,7 @@ def test_json_config_with_demo_data_false(tmp_path: Path, served: list) -> None:
     with requests.Session() as browser:
         flow = Flow(server.url, browser)
         started = flow.authorize(client_id="json-app", redirect_uri="http://localhost:5173/callback")
+        assert started.headers["location"].startswith(server.url + "/login?")
         page = browser.get(started.headers["location"]).text
     assert "alice@example.com" not in page
 

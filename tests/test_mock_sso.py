@@ -249,6 +249,7 @@ def test_unknown_response_mode_is_invalid_request_by_query(idp: RunningServer, f
 
 def test_cancel_answers_in_the_response_mode(idp: RunningServer, flow: Flow) -> None:
     started = flow.authorize(response_mode="fragment")
+    assert goes_to_login(idp, started)
     page = flow.browser.get(started.headers["location"])
     login_request = re.search(r'name="login_request" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
     answer = flow.browser.post(idp.url + "/login", data={"login_request": login_request, "action": "cancel"},
