@@ -83,7 +83,7 @@ class Client:
     def public_view(self) -> dict[str, Any]:
         view = dataclasses.asdict(self)
         if self.client_secret:
-            view["client_secret"] = self.client_secret[:4] + "…"
+            view["client_secret"] = self.client_secret[:min(4, len(self.client_secret) // 2)] + "…"  # never whole
         return view
 
 

@@ -261,6 +261,15 @@ def test_authorize_by_post_form_works(idp: RunningServer) -> None:
     assert_error_page(unknown, "unauthorized_client", "invalid client ID")
 
 
+def test_authorize_by_post_body_parameters_come_before_the_query(server: RunningServer) -> None:
+    # As Go's r.Form (Authgear): body values are placed before the query's.
+    form = {"client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI, "response_type": "code", "scope": "email",
+            "state": STATE}
+    response = requests.post(server.url + "/oauth2/authorize?scope=openid&client_id=nope", data=form,
+                             allow_redirects=False)
+    assert_error_redirect(response, "invalid_scope", "must request 'openid' scope")
+
+
 def test_authorize_by_post_with_a_json_body_reads_no_parameters(server: RunningServer) -> None:
     response = requests.post(server.url + "/oauth2/authorize", json={"client_id": CLIENT_ID}, allow_redirects=False)
     assert_error_page(response, "unauthorized_client", "invalid client ID")

@@ -253,6 +253,14 @@ def test_clients_list_shortens_secrets(idp: RunningServer) -> None:
     assert clients["mock-client"]["redirect_uris"][0] == REDIRECT_URI
 
 
+@pytest.mark.parametrize("secret", ["q7z", "q7zx", "q7z9xw"])
+def test_clients_list_never_shows_a_short_secret_whole(idp: RunningServer, secret: str) -> None:
+    created = add_client(idp.url, client_id="short-secret", client_secret=secret, redirect_uris=[REDIRECT_URI])
+    listed = requests.get(idp.url + "/_mock/clients").text
+    assert secret not in json.dumps(created) and secret not in listed
+    assert created["client_secret"].endswith("…")
+
+
 def test_client_added_at_runtime_works_and_can_be_removed(idp: RunningServer, flow: Flow) -> None:
     created = add_client(idp.url, client_id="new-app", client_secret="new-secret-123",
                          redirect_uris=["http://localhost:3000/new"], post_logout_redirect_uris=["http://localhost:3000/bye"])
