@@ -9,7 +9,7 @@ import uvicorn
 
 from .app import create_app
 from .config import ConfigError, MockConfig
-from .server import origin
+from .server import bind, origin
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,9 +21,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = MockConfig.from_file(args.config) if args.config else MockConfig.demo()
-        issuer = (args.issuer or origin(args.host, args.port)).rstrip("/")
+    except ConfigError as exc:
+        print(f"mock_idp: {exc}", file=sys.stderr)
+        return 2
+    try:
+        # Bound before anything is printed: a busy port is one clear line, not a banner then an
+        # error; and --port 0 gives the issuer the port actually chosen.
+        sock = bind(args.host, args.port)
+    except OSError as exc:
+        print(f"mock_idp: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    try:
+        issuer = (args.issuer or origin(args.host, sock.getsockname()[1])).rstrip("/")
         app = create_app(issuer, config)
     except (ConfigError, ValueError) as exc:
+        sock.close()
         print(f"mock_idp: {exc}", file=sys.stderr)
         return 2
     print(f"Mock Authgear at {issuer}  (discovery: {issuer}/.well-known/openid-configuration)")
@@ -33,8 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     for user in config.users.values():
         print(f"  user {user.email} / {user.password}")
     sys.stdout.flush()
-    uvicorn.run(app, host="127.0.0.1" if args.host == "localhost" else args.host, port=args.port,
-                log_level="warning", access_log=False)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
     return 0
 
 

@@ -319,3 +319,26 @@ def test_cli_missing_config_file_exits_2(tmp_path: Path) -> None:
                            str(tmp_path / "nope.toml")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert "nope.toml" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_cli_busy_port_is_one_clear_line(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "mock_idp", "--host", "127.0.0.1", "--port", str(port)],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert done.stderr.startswith("mock_idp: cannot listen on 127.0.0.1:") and "Traceback" not in done.stderr
+    assert "Mock Authgear at" not in done.stdout  # no banner for a server that never ran
+
+
+def test_cli_port_0_gives_the_chosen_port_as_issuer(cli: list) -> None:
+    cli.append(process := run_cli("--host", "127.0.0.1", "--port", "0"))
+    banner = process.stdout.readline()  # type: ignore[union-attr]
+    assert banner.startswith("Mock Authgear at http://127.0.0.1:"), banner
+    issuer = banner.split()[3]
+    port = int(issuer.rsplit(":", 1)[1])
+    assert port != 0
+    assert wait_for_discovery(process, port)["issuer"] == issuer
