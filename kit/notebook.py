@@ -371,7 +371,7 @@ def set_mock_clock(settings: Settings, offset: int) -> bool:
     """Sets the mock's clock `offset` seconds from real time (negative: in the past; 0: back to
     real time). A real Authgear's clock cannot be moved: returns False and says so."""
     if not settings.is_mock:
-        print("A real Authgear project's clock cannot be moved (the next lines show what to do instead).")
+        print("A real Authgear project's clock cannot be moved.")
         return False
     response = requests.post(settings.endpoint + "/_mock/clock", json={"offset": offset}, timeout=TIMEOUT)
     response.raise_for_status()
