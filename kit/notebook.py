@@ -56,12 +56,15 @@ def connect() -> Settings:
 
 
 def _shorten_url(url: str) -> str:
+    """The URL as it went over the wire (its own encoding kept), with secret values shortened."""
     parts = urllib.parse.urlsplit(url)
     if not parts.query:
         return url
-    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    query = "&".join(f"{k}={short(v) if k in SECRET_NAMES else urllib.parse.quote(v, safe='')}" for k, v in pairs)
-    return urllib.parse.urlunsplit(parts._replace(query=query))
+    pairs = []
+    for pair in parts.query.split("&"):
+        name, equals, value = pair.partition("=")
+        pairs.append(name + equals + (short(value) if urllib.parse.unquote_plus(name) in SECRET_NAMES else value))
+    return urllib.parse.urlunsplit(parts._replace(query="&".join(pairs)))
 
 
 def _shorten_header(name: str, value: str) -> str:
