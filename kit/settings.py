@@ -34,32 +34,44 @@ class Settings:
         return f"{where}: {self.endpoint}, client_id {self.client_id}"
 
 
+class SettingsError(ValueError):
+    """The .env (or the environment) is filled in wrongly; the message says how to fix it."""
+
+
 def load_settings(env_file: str | Path | None = None) -> Settings:
     path = Path(env_file or os.environ.get("KIT_ENV_FILE") or ROOT / ".env")
     values = {k: v for k, v in dotenv_values(path).items() if v} if path.is_file() else {}
     values.update({k: v for k, v in os.environ.items() if k.startswith("AUTHGEAR_") and v})
-    endpoint = values.get("AUTHGEAR_ENDPOINT", "").strip().rstrip("/")
-    if not endpoint:
-        return Settings(
-            endpoint=MOCK_ENDPOINT,
-            client_id=MOCK_CLIENT_ID,
-            client_secret=MOCK_CLIENT_SECRET,
-            redirect_url=values.get("AUTHGEAR_REDIRECT_URL", DEFAULT_REDIRECT_URL),
-            is_mock=True,
+    values = {k: v.strip() for k, v in values.items() if k.startswith("AUTHGEAR_") and v and v.strip()}
+    placeholders = sorted(k for k, v in values.items() if v.startswith("<") or "<project>" in v)
+    if placeholders:
+        raise SettingsError(
+            f"{path}: {', '.join(placeholders)} still hold the placeholder from .env.example. "
+            "Fill in your Authgear project's values, or delete .env to use the bundled mock."
         )
-    return Settings(
-        endpoint=endpoint,
-        client_id=values.get("AUTHGEAR_CLIENT_ID", ""),
-        client_secret=values.get("AUTHGEAR_CLIENT_SECRET", ""),
-        redirect_url=values.get("AUTHGEAR_REDIRECT_URL", DEFAULT_REDIRECT_URL),
-        is_mock=False,
-    )
+    endpoint = values.get("AUTHGEAR_ENDPOINT", "").rstrip("/")
+    redirect_url = values.get("AUTHGEAR_REDIRECT_URL", DEFAULT_REDIRECT_URL)
+    if not endpoint:
+        stray = sorted({"AUTHGEAR_CLIENT_ID", "AUTHGEAR_CLIENT_SECRET"} & values.keys())
+        if stray:
+            raise SettingsError(
+                f"{', '.join(stray)} set but AUTHGEAR_ENDPOINT is not: add your project's endpoint "
+                "(https://<project>.authgear.cloud), or remove them to use the bundled mock."
+            )
+        return Settings(MOCK_ENDPOINT, MOCK_CLIENT_ID, MOCK_CLIENT_SECRET, redirect_url, is_mock=True)
+    if not endpoint.startswith(("https://", "http://")):
+        raise SettingsError(f"AUTHGEAR_ENDPOINT must start with https:// (got {endpoint!r})")
+    missing = sorted({"AUTHGEAR_CLIENT_ID", "AUTHGEAR_CLIENT_SECRET"} - values.keys())
+    if missing:
+        raise SettingsError(f"{', '.join(missing)} missing: copy them from your application's page in the Authgear portal.")
+    return Settings(endpoint, values["AUTHGEAR_CLIENT_ID"], values["AUTHGEAR_CLIENT_SECRET"], redirect_url, is_mock=False)
 
 
 def mock_answers(endpoint: str = MOCK_ENDPOINT) -> bool:
     try:
         response = requests.get(endpoint + "/.well-known/openid-configuration", timeout=2)
-        return response.ok and response.json().get("issuer") == endpoint
+        body = response.json() if response.ok else None
+        return isinstance(body, dict) and body.get("issuer") == endpoint
     except (requests.RequestException, ValueError):
         return False
 

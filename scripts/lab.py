@@ -6,17 +6,17 @@ the walkthrough and the learner's browser all talk to the same authorization ser
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import requests
-from dotenv import dotenv_values
+
+from kit.settings import MOCK_ENDPOINT, SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-MOCK_URL = "http://localhost:4000"
+MOCK_URL = MOCK_ENDPOINT
 
 
 def mock_answers() -> bool:
@@ -40,12 +40,15 @@ def start_mock() -> subprocess.Popen | None:
 
 
 def main() -> None:
-    env = {**dotenv_values(ROOT / ".env"), **os.environ}
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        sys.exit(f"make lab: {exc}")
     mock = None
-    if env.get("AUTHGEAR_ENDPOINT"):
-        print(f"Using the Authgear project at {env['AUTHGEAR_ENDPOINT']} (from .env)")
-    else:
+    if settings.is_mock:
         mock = start_mock()
+    else:
+        print(f"Using the Authgear project at {settings.endpoint} (from .env)")
     notebooks = ROOT / "notebooks"
     try:
         subprocess.run(

@@ -14,7 +14,7 @@ import urllib.parse
 
 import requests
 
-from kit.settings import DEFAULT_REDIRECT_URL, Settings, ensure_mock, load_settings
+from kit.settings import DEFAULT_REDIRECT_URL, Settings, SettingsError, ensure_mock, load_settings
 
 from .app import create_app, session_secret_from_env
 from .server import bind, uvicorn_server
@@ -39,7 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     args = parser.parse_args(argv)
 
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"walkthrough: {exc}", file=sys.stderr)
+        return 2
     if settings.is_mock:
         settings = dataclasses.replace(settings, endpoint=f"http://localhost:{args.mock_port}")
         try:
