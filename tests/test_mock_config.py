@@ -296,29 +296,42 @@ def test_cli_issuer_override(cli: list) -> None:
     assert doc["jwks_uri"] == "https://idp.example.test/oauth2/jwks"
 
 
-@pytest.mark.parametrize(("name", "text"), [
-    ("mock.toml", "clients = ["),
-    ("mock.toml", "clients = 5"),
-    ("mock.toml", 'signing_key = "not-a-key.pem"'),
-    ("mock.json", '{"users": [{"email": "x@example.com"}]}'),
-])
-def test_cli_bad_config_exits_2_with_a_message_and_no_traceback(tmp_path: Path, name: str, text: str) -> None:
-    path = bad_config(tmp_path, name, text)
+def test_cli_bad_config_exits_2_with_a_message_and_no_traceback(tmp_path: Path) -> None:
+    # One real process (the others below call the same main() in this process: quicker).
+    path = bad_config(tmp_path, "mock.toml", "clients = 5")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-m", "mock_idp", "--host", "127.0.0.1", "--port", str(free_port()),
                            "--config", str(path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr
-    assert done.stderr.startswith("mock_idp: ")
+    assert done.stderr.startswith("mock_idp: ") and "clients" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+    assert done.stdout == ""
 
 
-def test_cli_missing_config_file_exits_2(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "mock_idp", "--port", str(free_port()), "--config",
-                           str(tmp_path / "nope.toml")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
-    assert done.returncode == 2
-    assert "nope.toml" in done.stderr and "Traceback" not in done.stderr
+@pytest.mark.parametrize(("name", "text"), [
+    ("mock.toml", "clients = ["),
+    ("mock.toml", 'signing_key = "not-a-key.pem"'),
+    ("mock.toml", 'signing_key = "small.pem"'),
+    ("mock.json", '{"users": [{"email": "x@example.com"}]}'),
+    ("mock.json", '{"clients": [{"client_id": "x", "redirect_uris": [], "client_secret": 5}]}'),
+])
+def test_cli_main_bad_config_returns_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                     name: str, text: str) -> None:
+    from mock_idp.__main__ import main
+
+    path = bad_config(tmp_path, name, text)
+    assert main(["--host", "127.0.0.1", "--port", str(free_port()), "--config", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("mock_idp: ") and len(err.strip().splitlines()) == 1
+
+
+def test_cli_missing_config_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from mock_idp.__main__ import main
+
+    assert main(["--port", str(free_port()), "--config", str(tmp_path / "nope.toml")]) == 2
+    assert "nope.toml" in capsys.readouterr().err
 
 
 def test_cli_busy_port_is_one_clear_line(tmp_path: Path) -> None:
