@@ -72,7 +72,7 @@ class Stack:
         assert answer.status_code == 200, answer.text
 
 
-def mock_config(port: int) -> MockConfig:
+def mock_config(port: int, redirect_path: str = "/auth-redirect") -> MockConfig:
     """The demo data, with the demo client also registered for this test's walkthrough port."""
     config = MockConfig.demo()
     demo = config.clients[CLIENT_ID]
@@ -80,18 +80,18 @@ def mock_config(port: int) -> MockConfig:
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
         "name": demo.name,
-        "redirect_uris": demo.redirect_uris + [f"http://localhost:{port}/auth-redirect"],
+        "redirect_uris": demo.redirect_uris + [f"http://localhost:{port}{redirect_path}"],
         "post_logout_redirect_uris": demo.post_logout_redirect_uris + [f"http://localhost:{port}/"],
     })
     return config
 
 
-def start_stack(http_timeout: float = 5.0, endpoint: str | None = None) -> Stack:
+def start_stack(http_timeout: float = 5.0, endpoint: str | None = None, redirect_path: str = "/auth-redirect") -> Stack:
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    idp = serve(host="localhost", port=0, config=mock_config(port))
+    idp = serve(host="localhost", port=0, config=mock_config(port, redirect_path))
     settings = Settings(endpoint=endpoint or idp.url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
-                        redirect_url=f"http://localhost:{port}/auth-redirect", is_mock=True)
+                        redirect_url=f"http://localhost:{port}{redirect_path}", is_mock=True)
     app = create_app(settings, session_secret=secrets.token_urlsafe(32), http_timeout=http_timeout,
                      notebooks_url="http://notebooks.test/lab/tree/")
     return Stack(idp, serve_in_thread(app, sock), app, settings, f"http://localhost:{port}")
@@ -153,7 +153,7 @@ def callback_url(browser: requests.Session, stack: Stack, email: str = "alice@ex
     answer = submit(browser, login_form(browser, stack), False, email=email, password=password, action="login")
     assert answer.status_code == 303, answer.text
     location = answer.headers["location"]
-    assert location.startswith(stack.base + "/auth-redirect?"), location
+    assert location.startswith(stack.settings.redirect_url + "?"), location
     return location
 
 
@@ -199,7 +199,7 @@ def refresh_grant(stack: Stack, refresh_token: str) -> requests.Response:
 def test_landing_page_explains_the_app_and_offers_login(stack: Stack, browser: requests.Session) -> None:
     page = browser.get(stack.base + "/", timeout=5)
     assert page.status_code == 200
-    assert "Hi there!" in page.text and 'href="login"' in page.text
+    assert "Hi there!" in page.text and 'href="/login"' in page.text
     assert "What is fixed compared with the tutorial" in page.text
     assert "Nothing has gone over the wire yet" in page.text
     assert 'href="http://notebooks.test/lab/tree/01-setup.ipynb"' in page.text
@@ -391,7 +391,7 @@ def test_logout_needs_the_csrf_token_and_get_only_asks(stack: Stack, browser: re
     assert browser.get(stack.base + "/logout", allow_redirects=False, timeout=5).status_code == 303  # not logged in
     log_in(browser, stack)
     confirm = browser.get(stack.base + "/logout", timeout=5)
-    assert confirm.status_code == 200 and "Log out?" in confirm.text and 'action="logout"' in confirm.text
+    assert confirm.status_code == 200 and "Log out?" in confirm.text and 'action="/logout"' in confirm.text
     for data in ({}, {"csrf_token": "forged"}):
         refused = browser.post(stack.base + "/logout", data=data, allow_redirects=False, timeout=5)
         assert refused.status_code == 400 and "This form has expired" in refused.text
@@ -405,7 +405,7 @@ def test_cancel_at_the_login_page_gives_a_clear_page(stack: Stack, browser: requ
     page = submit(browser, login_form(browser, stack), True, action="cancel")
     assert page.status_code == 400 and page.url.startswith(stack.base + "/auth-redirect?error=access_denied")
     assert "You cancelled the login" in page.text and "<code>access_denied</code>" in page.text
-    assert '<a class="button primary" href="login">Start over</a>' in page.text
+    assert '<a class="button primary" href="/login">Start over</a>' in page.text
     # Starting over works.
     assert "Welcome alice@example.com" in log_in(browser, stack).text
 
@@ -493,11 +493,15 @@ def test_an_issuer_mismatch_is_caught_at_discovery(browser: requests.Session) ->
 
 
 def test_idp_error_text_is_escaped(stack: Stack, browser: requests.Session) -> None:
+    # The error of this browser's own login (its state): shown, as text.
+    state = query(browser.get(stack.base + "/login", allow_redirects=False, timeout=5).headers["location"])["state"]
     page = browser.get(stack.base + "/auth-redirect", params={
-        "error": "<b>bold</b>", "error_description": "<script>alert(1)</script>", "state": "<img src=x>"}, timeout=5)
-    assert page.status_code == 400
+        "error": "<b>bold</b>", "error_description": "<script>alert(1)</script>", "state": state}, timeout=5)
+    assert page.status_code == 400 and "Authgear sent back an error" in page.text
     assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
-    assert "<b>bold</b>" not in page.text and "<img src=x>" not in page.text
+    assert "<b>bold</b>" not in page.text and "&lt;b&gt;bold&lt;/b&gt;" in page.text
+    page = browser.get(stack.base + "/auth-redirect", params={"code": "c", "state": "<img src=x>"}, timeout=5)
+    assert page.status_code == 400 and "State mismatch" in page.text and "<img src=x>" not in page.text
 
 
 def test_bad_input_never_gives_a_500(stack: Stack, browser: requests.Session) -> None:

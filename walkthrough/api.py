@@ -75,12 +75,13 @@ def create_api(provider: Provider, clock: Clock) -> Starlette:
             return refuse(403, "insufficient_scope", f"This endpoint needs the {REQUIRED_SCOPE!r} scope.",
                           scope=REQUIRED_SCOPE)
         roles = claims.get("https://authgear.com/claims/user/roles", [])
-        return JSONResponse({
+        client_id = claims.get("client_id")
+        return JSONResponse({  # only strings echoed: JSONResponse refuses NaN and Infinity
             "message": "Hello from the protected API. Your access token passed every check.",
             "sub": claims["sub"],
-            "client_id": claims.get("client_id"),
+            "client_id": client_id if isinstance(client_id, str) else None,
             "scope": scopes,
-            "roles": roles if isinstance(roles, list) else [],
+            "roles": [role for role in roles if isinstance(role, str)] if isinstance(roles, list) else [],
             "token_expires_in": int(claims["exp"] - clock.now()),
         }, headers=NO_STORE)
 

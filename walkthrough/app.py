@@ -55,7 +55,9 @@ def create_app(
 
     post_logout_redirect_uri defaults to the redirect URL's origin + "/"
     (http://localhost:3000/ for the tutorial's setup); api_url defaults to this app's own
-    /api/profile as the browser reached it.
+    /api/profile at the redirect URL's origin (http://localhost:3000/api/profile): the
+    configured origin, never the request's Host header, which anyone can set to a host of
+    their own and have the access token sent there.
     """
     if not settings.client_id or not settings.endpoint.startswith(("http://", "https://")):
         raise ValueError("settings need an http(s) endpoint and a client_id (see .env.example)")
@@ -66,6 +68,7 @@ def create_app(
     client = OidcClient(settings, provider, wire, clock, post_logout)
     view = View(settings, clock, notebooks_url or os.environ.get("WALKTHROUGH_NOTEBOOKS_URL") or DEFAULT_NOTEBOOKS_URL,
                 post_logout)
+    api_url = api_url or origin_of(settings.redirect_url) + "/api/profile"
     pages = Pages(client, TokenKeeper(client), view, clock, wire, api_url)
     callback_path = urllib.parse.urlsplit(settings.redirect_url).path or "/auth-redirect"
 
@@ -94,7 +97,7 @@ def create_app(
             return view.page(request, session, "error.html", status=502, error=failure)
         session.relogin_at = time.time()
         session.notice(f"{exc.reason} So the app sent you to log in again.")
-        return RedirectResponse("login", status_code=303)
+        return RedirectResponse("/login", status_code=303)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)

@@ -9,9 +9,19 @@ and `exp` with its own clock, would rightly reject them.
 
 from __future__ import annotations
 
+import datetime
 import time
 
 import requests
+
+
+def clock_time(timestamp: float) -> str:
+    """A time of day for people, e.g. '14:03:07 UTC'; never raises, whatever the number
+    (a provider may send an expires_in of 1e300)."""
+    try:
+        return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime("%H:%M:%S UTC")
+    except (OverflowError, ValueError, OSError):
+        return "(a time out of range)"
 
 
 class Clock:
@@ -40,7 +50,7 @@ class MockClock(Clock):
         try:
             answer = requests.get(self.url, timeout=self.timeout)
             offset = answer.json().get("offset") if answer.ok else None
-        except (requests.RequestException, ValueError, AttributeError):
+        except (requests.RequestException, ValueError, AttributeError, RecursionError):
             return  # the mock is down: keep the last offset; the protocol calls will report it
         if isinstance(offset, (int, float)) and not isinstance(offset, bool):
             self.offset = float(offset)

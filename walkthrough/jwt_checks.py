@@ -9,12 +9,13 @@ Each check is recorded, so the page can show what was checked, not just "valid".
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import jwt
 
-from .steps import Check
+from .steps import Check, too_deep
 
 CLOCK_SKEW = 10  # seconds of disagreement between clocks that are tolerated
 ALGORITHMS = ["RS256"]  # what Authgear signs with (discovery: id_token_signing_alg_values_supported)
@@ -26,6 +27,17 @@ def shown(value: Any) -> str:
     """A value from the token's (unverified) header, quoted and cut short for messages."""
     text = repr(value)
     return text if len(text) <= 40 else text[:39] + "…"
+
+
+def is_time(value: Any) -> bool:
+    """A NumericDate (RFC 7519 §2): a finite number. JSON parsers accept Infinity and NaN, and
+    int(Infinity) raises; 10**400 does not fit a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value) and abs(value) < 1e15
+    except OverflowError:
+        return False
 
 
 class TokenCheckFailed(Exception):
@@ -47,7 +59,7 @@ async def verify(token: str, key_for: KeyLookup, *, issuer: str, audience: str, 
 
     try:
         header = jwt.get_unverified_header(token)
-    except jwt.InvalidTokenError:
+    except (jwt.InvalidTokenError, RecursionError):
         raise fail("format", "not a JWT (three base64url parts, the first a JSON header)") from None
     alg, kid = header.get("alg"), header.get("kid")
     if alg not in ALGORITHMS:
@@ -75,18 +87,22 @@ async def verify(token: str, key_for: KeyLookup, *, issuer: str, audience: str, 
         raise fail("aud", f"{audience!r} is not in the token's audience") from None
     except jwt.InvalidTokenError as exc:
         raise fail("format", str(exc) or type(exc).__name__) from None
+    except RecursionError:  # a payload nested a thousand levels deep
+        raise fail("format", "the claims are nested too deeply") from None
+    if too_deep(claims):
+        raise fail("format", "the claims are nested too deeply")
     checks.append(Check("signature", True, f"RS256 with key {kid[:8]}… from the JWKS"))
     checks.append(Check("iss", True, f"is {issuer}"))
     checks.append(Check("aud", True, f"contains {audience}"))
 
     exp, iat = claims.get("exp"), claims.get("iat")
-    if not isinstance(exp, (int, float)) or isinstance(exp, bool):
-        raise fail("exp", "is not a number")
+    if not is_time(exp):
+        raise fail("exp", "is not a number of seconds")
     if now >= exp + CLOCK_SKEW:
         raise fail("exp", f"expired {int(now - exp)} s ago")
     checks.append(Check("exp", True, f"still valid for {int(exp - now)} s"))
-    if not isinstance(iat, (int, float)) or isinstance(iat, bool):
-        raise fail("iat", "is not a number")
+    if not is_time(iat):
+        raise fail("iat", "is not a number of seconds")
     if iat > now + CLOCK_SKEW:
         raise fail("iat", f"issued {int(iat - now)} s in the future (clocks out of step?)")
     checks.append(Check("iat", True, f"issued {max(0, int(now - iat))} s ago"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import secrets
 import urllib.parse
 from typing import Any
@@ -32,6 +33,22 @@ TOKEN_ERRORS = {
     "invalid_request": "Authgear rejected the request's parameters; its description says which.",
     "unauthorized_client": "This client may not use this grant type (check the application's settings).",
 }
+
+
+MAX_EXPIRES_IN = 365 * 86400  # seconds: a longer expires_in is read as this (a year is "long" enough)
+# OIDC Core §12.2: claims a refreshed ID token must carry unchanged from the first one.
+SAME_AFTER_REFRESH = ("iss", "sub", "aud", "azp")
+
+
+def audiences(claims: dict[str, Any]) -> list[str]:
+    aud = claims.get("aud")
+    return [aud] if isinstance(aud, str) else list(aud) if isinstance(aud, list) else []
+
+
+def same_claim(name: str, new: dict[str, Any], old: dict[str, Any]) -> bool:
+    if name == "aud":  # a string or an array (RFC 7519 §4.1.3): the same audiences either way
+        return sorted(map(str, audiences(new))) == sorted(map(str, audiences(old)))
+    return (name in new) == (name in old) and new.get(name) == old.get(name)
 
 
 def pkce_challenge(verifier: str) -> str:
@@ -139,9 +156,9 @@ class OidcClient:
     def _expires_at(self, body: dict[str, Any]) -> float:
         # RFC 6749 §5.1: expires_in is relative, so the two clocks need not agree.
         expires_in = body.get("expires_in")
-        if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool) or expires_in <= 0:
-            expires_in = 300  # not sent: assume a short life rather than forever
-        return self.clock.now() + float(expires_in)
+        if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool) or not expires_in > 0:
+            expires_in = 300  # not sent (or not a positive number): assume a short life rather than forever
+        return self.clock.now() + float(min(expires_in, MAX_EXPIRES_IN))  # min first: float(10**400) raises
 
     def _token_body(self, answer: Answer, step: Step, title: str, need_id_token: bool = True) -> dict[str, Any]:
         if not answer.ok:
@@ -166,8 +183,9 @@ class OidcClient:
                                 previous: dict[str, Any] | None = None) -> dict[str, Any]:
         step = Step("id_token", "Validate the ID token", actor="local",
                     why="Before trusting who logged in: the signature by the key the header's kid names, "
-                        "then iss, aud, exp, iat" + (" and the nonce." if nonce else "; after a refresh, "
-                        "the same iss, sub and aud as the first one (OIDC Core §12.2)."))
+                        "then iss, aud (and azp), exp, iat" + (" and the nonce." if nonce else "; after a refresh, "
+                        "the same iss, sub, aud, azp and auth_time as the first one, and no other nonce "
+                        "(OIDC Core §12.2)."))
 
         async def key_for(kid: str):
             return await self.provider.signing_key(kid, log)
@@ -175,16 +193,25 @@ class OidcClient:
         try:
             claims, checks = await verify(id_token, key_for, issuer=self.provider.issuer,
                                           audience=self.settings.client_id, now=self.clock.now())
+            # OIDC Core §3.1.3.7 steps 3-5: with more than one audience, the token must say it was
+            # issued to this client (azp); an azp, when present, must be this client.
+            client_id = self.settings.client_id
+            azp = claims.get("azp")
+            if len(audiences(claims)) > 1 and azp != client_id:
+                raise TokenCheckFailed("azp: several audiences and no azp naming this client", checks + [
+                    Check("azp", False, f"aud has {len(audiences(claims))} entries, so azp must be {client_id!r}")])
+            if "azp" in claims and azp != client_id:
+                raise TokenCheckFailed("azp: issued to another client", checks + [
+                    Check("azp", False, f"is not {client_id!r}")])
+            if "azp" in claims:
+                checks.append(Check("azp", True, f"is {client_id}"))
             if nonce is not None:
                 if claims.get("nonce") != nonce:
                     raise TokenCheckFailed("nonce: differs from the one this login sent", checks + [
                         Check("nonce", False, "differs from the one this login sent (a replayed token?)")])
                 checks.append(Check("nonce", True, "matches the one this login sent"))
             if previous is not None:
-                if claims.get("sub") != previous.get("sub"):
-                    raise TokenCheckFailed("sub: not the same user as before", checks + [
-                        Check("sub", False, "not the same user as the first ID token")])
-                checks.append(Check("sub", True, "the same user as the first ID token"))
+                checks += self._same_as_before(claims, previous, checks)
         except TokenCheckFailed as failure:
             step.checks, step.ok = failure.checks, False
             log.add(step)
@@ -194,8 +221,34 @@ class OidcClient:
         log.add(step)
         return claims
 
+    @staticmethod
+    def _same_as_before(claims: dict[str, Any], previous: dict[str, Any], checks: list[Check]) -> list[Check]:
+        """OIDC Core §12.2: a refreshed ID token speaks of the same login as the first one."""
+        passed = []
+        for name in SAME_AFTER_REFRESH:
+            if not same_claim(name, claims, previous):
+                what = "not the same user" if name == "sub" else "differs from the first ID token's"
+                raise TokenCheckFailed(f"{name}: {what}", checks + passed + [
+                    Check(name, False, f"{what} (after a refresh it must not change)")])
+            if name in claims:
+                passed.append(Check(name, True, "the same as in the first ID token"))
+        # auth_time, when present, is still the time of the original authentication.
+        if "auth_time" in claims:
+            if claims["auth_time"] != previous.get("auth_time"):
+                raise TokenCheckFailed("auth_time: not the time of the original login", checks + passed + [
+                    Check("auth_time", False, "differs from the first ID token's: the refresh is not a new login")])
+            passed.append(Check("auth_time", True, "the time of the original login"))
+        # A nonce SHOULD be absent; if present, it is the first one's, never another.
+        if "nonce" in claims:
+            if claims["nonce"] != previous.get("nonce"):
+                raise TokenCheckFailed("nonce: not the first ID token's", checks + passed + [
+                    Check("nonce", False, "differs from the first ID token's nonce")])
+            passed.append(Check("nonce", True, "the first ID token's"))
+        return passed
+
     # -- OIDC Core §5.3, RFC 6750 ---------------------------------------------------------
-    async def userinfo(self, access_token: str, log: StepLog) -> dict[str, Any]:
+    async def userinfo(self, access_token: str, log: StepLog,
+                       expected_sub: str | None = None) -> dict[str, Any]:
         metadata = await self.provider.metadata(log)
         step = Step("userinfo", "Fetch the user's info",
                     why="The access token goes in the Authorization header (never in the URL).")
@@ -208,6 +261,12 @@ class OidcClient:
             error, description = answer.error()
             raise ProviderError(f"The userinfo endpoint answered HTTP {answer.status}.", title="Could not read your info",
                                 error=error, error_description=description)
+        if expected_sub is not None and answer.json.get("sub") != expected_sub:
+            # OIDC Core §5.3.2: a userinfo answer about someone else must not be used.
+            step.ok = False
+            step.note = "The sub differs from the ID token's: the answer is not used."
+            raise ProviderError("The userinfo answer is about another user (its sub differs from the ID token's), "
+                                "so the app does not use it.", title="Could not read your info")
         return answer.json
 
     # -- RFC 7009 and OIDC RP-Initiated Logout 1.0 ----------------------------------------

@@ -20,7 +20,7 @@ from .oidc_client import OidcClient, new_logout_state
 from .refresh import TokenKeeper
 from .render import View
 from .sessions import PendingLogin, SessionData, current, renew
-from .steps import Step
+from .steps import Step, short
 from .wire import Wire
 
 # What the callback's `error` means (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6), for people.
@@ -57,15 +57,21 @@ def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
+def same_secret(sent: str, kept: str) -> bool:
+    """Constant-time comparison of a value from the request with one the session keeps.
+    Bytes, not str: hmac.compare_digest raises TypeError on a str that is not ASCII."""
+    return hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), kept.encode("utf-8", "surrogatepass"))
+
+
 class Pages:
     def __init__(self, client: OidcClient, keeper: TokenKeeper, view: View, clock: Clock, wire: Wire,
-                 api_url: str | None) -> None:
+                 api_url: str) -> None:
         self.client = client
         self.keeper = keeper
         self.view = view
         self.clock = clock
         self.wire = wire
-        self.api_url = api_url
+        self.api_url = api_url  # from the configured origin, never from the request's Host header
 
     async def sync_clock(self) -> None:
         await run_in_threadpool(self.clock.sync)
@@ -74,7 +80,7 @@ class Pages:
     async def home(self, request: Request) -> Response:
         session = current(request)
         state = request.query_params.get("state")
-        if state and session.logout_state and hmac.compare_digest(state, session.logout_state):
+        if state and session.logout_state and same_secret(state, session.logout_state):
             # OIDC RP-Initiated Logout §3: Authgear sends our `state` back with the redirect.
             session.logout_state = None
             session.notice("You are logged out of this app and of Authgear (the end_session redirect came back "
@@ -82,7 +88,11 @@ class Pages:
         if session.tokens is None:
             return self.view.page(request, session, "index.html")
         await self.sync_clock()
-        session.userinfo = await self.keeper.call(session, lambda token: self.client.userinfo(token, session.steps))
+        sub = session.tokens.id_claims.get("sub")  # the userinfo must be about the same user (OIDC Core §5.3.2)
+        userinfo = await self.keeper.call(session, lambda token: self.client.userinfo(token, session.steps, sub))
+        if session.tokens is None:  # logged out (in another tab) while this page was loading
+            return self.view.page(request, session, "index.html")
+        session.userinfo = userinfo
         api_result, session.api_result = session.api_result, None
         return self.view.page(request, session, "home.html", userinfo=session.userinfo, tokens=session.tokens,
                               api_result=api_result)
@@ -107,20 +117,25 @@ class Pages:
         state = params.get("state", "")
         login = session.take_pending(state) if state else None  # single use, even on errors
         error = params.get("error")
-        if error:
-            step.ok = False
-            title, explanation = CALLBACK_ERRORS.get(error, ("Authgear sent back an error", ""))
-            raise LoginFailed(explanation or f"Authgear sent your browser back with error={error}.",
-                              title=title, error=error, error_description=params.get("error_description"))
         if login is None:
+            # Checked before anything else in the URL is believed, errors included: anyone can
+            # send a browser here with error_description="call this number" (RFC 6749 §10.12),
+            # so nothing from a URL this browser's login did not cause is shown.
             step.ok = False
-            step.note = "state unknown to this browser's session: refused."
+            step.note = ("state unknown to this browser's session: refused. The URL's names and values are cut "
+                         "to their first characters: they come from whoever made the link.")
+            step.query = [(short(name), short(value)) for name, value in step.query]
             raise LoginFailed(
                 "The state in this URL does not belong to a login this browser started (or it was used already).",
                 title="State mismatch: this login was refused",
                 hint="This check stops login CSRF: an attacker's code, pushed into your browser, would log you in "
                      "as the attacker. Start a new login from this app.",
             )
+        if error:
+            step.ok = False
+            title, explanation = CALLBACK_ERRORS.get(error, ("Authgear sent back an error", ""))
+            raise LoginFailed(explanation or f"Authgear sent your browser back with error={error}.",
+                              title=title, error=error, error_description=params.get("error_description"))
         if login.expired:
             step.ok = False
             raise LoginFailed("This login was started more than 15 minutes ago.", title="This login took too long")
@@ -131,29 +146,33 @@ class Pages:
                               hint="Some proxies drop the query string of a redirect; check the URL you landed on.")
         await self.sync_clock()
         tokens = await self.client.exchange_code(code, login, session.steps)
-        session.log_out()
-        session.tokens = tokens
-        renew(request, session)  # a new session id once logged in (session fixation)
-        return see_other("./")
+        async with session.lock:  # not in the middle of another tab's refresh
+            session.log_out()
+            session.tokens = tokens
+            renew(request, session)  # a new session id once logged in (session fixation)
+        return see_other("/")
 
     # GET /logout: the tutorial's link; it asks, because a GET must not log anyone out ------
     async def logout_page(self, request: Request) -> Response:
         session = current(request)
         if session.tokens is None:
-            return see_other("./")
+            return see_other("/")
         return self.view.page(request, session, "logout.html")
 
     # POST /logout -----------------------------------------------------------------------
     async def logout(self, request: Request) -> Response:
         session = current(request)
         await self.check_form(request, session)
-        tokens = session.tokens
-        if tokens is None:
-            return see_other("./")
-        session.log_out()  # the app's side first: whatever happens next, this session is over
-        state = new_logout_state()
-        session.logout_state = state
-        renew(request, session)
+        # The session's lock: a refresh running in another tab finishes first, and then its
+        # tokens (the refresh token it may just have rotated) are the ones dropped and revoked.
+        async with session.lock:
+            tokens = session.tokens
+            if tokens is None:
+                return see_other("/")
+            session.log_out()  # the app's side first: whatever happens next, this session is over
+            state = new_logout_state()
+            session.logout_state = state
+            renew(request, session)
         if tokens.refresh_token:
             try:
                 await self.client.revoke(tokens.refresh_token, session.steps)
@@ -166,9 +185,9 @@ class Pages:
         session = current(request)
         await self.check_form(request, session)
         if session.tokens is None:
-            return see_other("./")
+            return see_other("/")
         await self.sync_clock()
-        url = self.api_url or str(request.url_for("api:profile"))
+        url = self.api_url
         tokens = await self.keeper.tokens(session)
         try:
             result = await self.call_once(session, url, tokens.access_token)
@@ -177,8 +196,9 @@ class Pages:
                 result = await self.call_once(session, url, tokens.access_token)
         except ProviderUnreachable as exc:
             result = {"status": None, "body": exc.message, "challenge": None}
-        session.api_result = result
-        return see_other("./")
+        if session.tokens is not None:  # not logged out meanwhile
+            session.api_result = result
+        return see_other("/")
 
     async def call_once(self, session: SessionData, url: str, access_token: str) -> dict[str, Any]:
         step = Step("api", "Call the protected API",
@@ -193,7 +213,7 @@ class Pages:
         """POSTs carry the session's CSRF token (SameSite=Lax already keeps other sites'
         posts cookie-less; the token also covers old browsers and same-site attackers)."""
         sent = (await small_form(request)).get("csrf_token")
-        if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+        if not isinstance(sent, str) or not same_secret(sent, session.csrf_token):
             raise BadForm("The form was not sent from this session's page (or the page is older than your last "
                           "login or logout). Nothing was done.", hint="Go back to the home page and try again.")
 

@@ -7,16 +7,19 @@
 - when the refresh itself fails, the session's tokens are dropped and the browser is sent to
   log in again (LoginRequired) instead of crashing.
 
-Refreshes of one session are serialised: two tabs must not both spend a rotating token.
+Refreshes of one session are serialised by the session's lock: two tabs must not both
+spend a rotating token. Logout and a new login take the same lock, and a refresh stores
+its result only if the session still holds the tokens it refreshed: a logout (or a new
+login) that happened meanwhile is never undone by a refresh that finished after it.
 """
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from .errors import InvalidIdToken, LoginRequired, ProviderError, TokenRejected
+from .clock import clock_time
+from .errors import InvalidIdToken, LoginRequired, ProviderError, TokenRejected, WalkthroughError
 from .jwt_checks import CLOCK_SKEW
 from .oidc_client import OidcClient
 from .sessions import SessionData, Tokens
@@ -24,8 +27,10 @@ from .sessions import SessionData, Tokens
 T = TypeVar("T")
 
 
-def clock_time(timestamp: float) -> str:
-    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime("%H:%M:%S UTC")
+def drop(session: SessionData, tokens: Tokens) -> None:
+    """Logs the session out, if it still holds these tokens (not newer ones from another login)."""
+    if session.tokens is tokens:
+        session.log_out()
 
 
 class TokenKeeper:
@@ -49,16 +54,28 @@ class TokenKeeper:
                 why = (f"The access token expires at {clock_time(tokens.expires_at)} by the app's clock; it is "
                        f"{clock_time(now)}, so the app refreshes it before using it.")
             if not tokens.refresh_token:
-                session.log_out()
+                drop(session, tokens)
                 raise LoginRequired("The access token expired and there is no refresh token.")
             try:
                 fresh = await self.client.refresh(tokens, session.steps, why)
             except ProviderError as exc:
-                session.log_out()
+                drop(session, tokens)
                 raise LoginRequired(f"The refresh failed ({exc.error or exc.title}).") from None
             except InvalidIdToken:
-                session.log_out()  # a refreshed ID token that fails a check ends the session
+                drop(session, tokens)  # a refreshed ID token that fails a check ends the session
                 raise
+            if session.tokens is not tokens:
+                # Logged out (or logged in anew) while the refresh was on the wire: what the
+                # session holds now wins; the refreshed tokens are not brought back, and their
+                # refresh token, which nobody holds now, is revoked.
+                if fresh.refresh_token:
+                    try:
+                        await self.client.revoke(fresh.refresh_token, session.steps)
+                    except WalkthroughError:
+                        pass  # recorded in the step log
+                if session.tokens is None:
+                    raise LoginRequired("The session was logged out while its access token was being refreshed.")
+                return session.tokens
             session.tokens = fresh
             rotated = " and a new refresh token (rotation)" if fresh.rotations > tokens.rotations else ""
             session.notice(f"The access token was refreshed: a new access token{rotated}, valid until "
@@ -75,5 +92,6 @@ class TokenKeeper:
         try:
             return await use(tokens.access_token)
         except TokenRejected:
-            session.log_out()
+            async with session.lock:
+                drop(session, tokens)
             raise LoginRequired("The access token was refused even after a refresh.") from None

@@ -3,7 +3,6 @@ user is escaped, the tutorial's XSS cannot happen), and the headers every page c
 
 from __future__ import annotations
 
-import datetime
 import json
 import urllib.parse
 from pathlib import Path
@@ -15,7 +14,7 @@ from starlette.responses import HTMLResponse
 
 from kit.settings import Settings
 
-from .clock import Clock
+from .clock import Clock, clock_time
 from .jwt_checks import CLOCK_SKEW
 from .oidc_client import SCOPES
 from .sessions import SessionData
@@ -34,10 +33,6 @@ DEFAULT_NOTEBOOKS_URL = "http://localhost:8888/lab/tree/"  # JupyterLab from `ma
 
 def pretty_json(value: Any) -> str:
     return json.dumps(shorten_fields(value), indent=2, ensure_ascii=False, sort_keys=True)
-
-
-def clock_time(timestamp: float) -> str:
-    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime("%H:%M:%S UTC")
 
 
 def duration(seconds: float) -> str:

@@ -42,6 +42,22 @@ SHOWN_RESPONSE_HEADERS = ("Location", "Content-Type", "Cache-Control", "WWW-Auth
 BODY_LIMIT = 4000  # characters of a non-JSON answer worth showing
 
 
+MAX_JSON_DEPTH = 32  # levels of nesting in a JSON answer or token the app reads; deeper is refused
+
+
+def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether JSON nests deeper than `limit` (checked without recursion: the pages and the step
+    log walk JSON recursively, and a thousand levels would overflow Python's stack)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
 def short(value: str, keep: int = 8) -> str:
     """The first characters of a secret, enough to recognise it: 'eyJhbGci…'."""
     return value if len(value) <= keep + 2 else value[:keep] + "…"
