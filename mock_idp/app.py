@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from . import authorize, discovery, logout, teaching_api, token, userinfo
 from .config import MockConfig
-from .context import Context, error_page, json_error, logged
+from .context import Context, error_page, json_error, logged, same_origin
 from .exchanges import ExchangeLog
 from .keys import SigningKey
 from .store import Store
@@ -38,6 +38,20 @@ def create_app(issuer: str, config: MockConfig | None = None, key: SigningKey | 
     def token_error(description: str) -> Response:
         return json_error("invalid_request", description)
 
+    def revoke_error(description: str) -> Response:
+        # Authgear's revocation endpoint answers 200 with an empty body whatever it is sent.
+        return Response(status_code=200, headers={"Cache-Control": "no-store"})
+
+    def teaching(handler: Callable[[Context, Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            # The teaching API changes users, clients and the clock: never at another site's
+            # request (a cross-site form POST to localhost:4000 would otherwise do it).
+            if request.method not in ("GET", "HEAD") and not same_origin(ctx, request):
+                return json_error("access_denied", "the teaching API does not take requests from other sites", 403)
+            return await handler(ctx, request)
+
+        return endpoint
+
     def bearer_error(description: str) -> Response:
         return json_error("invalid_request", description)
 
@@ -50,16 +64,16 @@ def create_app(issuer: str, config: MockConfig | None = None, key: SigningKey | 
         Route("/oauth2/token", logged(ctx, token.token, token_error), methods=["POST"]),
         Route("/oauth2/userinfo", logged(ctx, userinfo.userinfo, bearer_error), methods=["GET", "POST"]),
         Route("/oauth2/end_session", logged(ctx, logout.end_session, page_error), methods=["GET", "POST"]),
-        Route("/oauth2/revoke", logged(ctx, logout.revoke, token_error), methods=["POST"]),
+        Route("/oauth2/revoke", logged(ctx, logout.revoke, revoke_error), methods=["POST"]),
         Route("/settings", plain(logout.settings_page), methods=["GET"]),
-        Route("/_mock/", plain(teaching_api.index), methods=["GET"]),
-        Route("/_mock/exchanges", plain(teaching_api.exchanges), methods=["GET", "DELETE"]),
-        Route("/_mock/clock", plain(teaching_api.clock), methods=["GET", "POST"]),
-        Route("/_mock/reset", plain(teaching_api.reset), methods=["POST"]),
-        Route("/_mock/clients", plain(teaching_api.clients), methods=["GET", "POST"]),
-        Route("/_mock/clients/{client_id:path}", plain(teaching_api.clients), methods=["DELETE"]),
-        Route("/_mock/users", plain(teaching_api.users), methods=["GET", "POST"]),
-        Route("/_mock/users/{email:path}", plain(teaching_api.users), methods=["DELETE"]),
+        Route("/_mock/", teaching(teaching_api.index), methods=["GET"]),
+        Route("/_mock/exchanges", teaching(teaching_api.exchanges), methods=["GET", "DELETE"]),
+        Route("/_mock/clock", teaching(teaching_api.clock), methods=["GET", "POST"]),
+        Route("/_mock/reset", teaching(teaching_api.reset), methods=["POST"]),
+        Route("/_mock/clients", teaching(teaching_api.clients), methods=["GET", "POST"]),
+        Route("/_mock/clients/{client_id:path}", teaching(teaching_api.clients), methods=["DELETE"]),
+        Route("/_mock/users", teaching(teaching_api.users), methods=["GET", "POST"]),
+        Route("/_mock/users/{email:path}", teaching(teaching_api.users), methods=["DELETE"]),
     ]
 
     async def http_error(request: Request, exc: Any) -> Response:

@@ -7,15 +7,18 @@ client, then redirect_uri (both answered with an error page, never a redirect: R
 
 from __future__ import annotations
 
+import hmac
+import secrets
 import urllib.parse
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from .config import Client
-from .context import SESSION_COOKIE, Context, error_page
+from .context import BROWSER_COOKIE, SESSION_COOKIE, Context, error_page, same_origin
 from .params import form_params, is_whole_number, query_params
 from .store import IdpSession, LoginRequest
+from .tokens import verify_id_token_hint
 
 SUPPORTED_SCOPES = ("openid", "offline_access", "profile", "email", "address", "phone",
                     "https://authgear.com/scopes/full-userinfo", "https://authgear.com/scopes/full-access")
@@ -103,6 +106,9 @@ def needs_login(ctx: Context, session: IdpSession | None, params: dict[str, str]
     prompts = params.get("prompt", "").split()
     if session is None or "login" in prompts:
         return True
+    hint = verify_id_token_hint(ctx, params.get("id_token_hint", ""))
+    if hint is not None and hint["sub"] != session.user_sub:
+        return True  # the app expects another user than the one logged in here
     max_age = params.get("max_age")
     if max_age is None:
         return False
@@ -116,7 +122,6 @@ def complete(ctx: Context, client: Client, params: dict[str, str], redirect_uri:
         return answer(ctx, redirect_uri, params, {})
     code = ctx.store.issue_code(
         client_id=client.client_id,
-        redirect_uri_sent=params.get("redirect_uri", ""),
         redirect_uri=redirect_uri,
         scopes=params["scope"].split(),
         nonce=params.get("nonce") or None,  # an empty nonce is no nonce: no "nonce" claim
@@ -148,8 +153,13 @@ async def authorize(ctx: Context, request: Request) -> tuple[dict[str, str], Res
         if needs_login(ctx, session, params):
             if "none" in params.get("prompt", "").split():
                 raise AuthorizeError("login_required", "authentication required")
-            login = ctx.store.create_login_request(client.client_id, params, redirect_uri)
-            return params, RedirectResponse(ctx.endpoint("/login?login_request=" + login.id), status_code=303)
+            browser = request.cookies.get(BROWSER_COOKIE) or secrets.token_urlsafe(24)
+            login = ctx.store.create_login_request(client.client_id, params, redirect_uri, browser)
+            response = RedirectResponse(ctx.endpoint("/login?login_request=" + login.id), status_code=303)
+            if request.cookies.get(BROWSER_COOKIE) != browser:
+                response.set_cookie(BROWSER_COOKIE, browser, httponly=True, samesite="lax",
+                                    secure=ctx.secure_cookies, path="/")
+            return params, response
         assert session is not None
         return params, complete(ctx, client, params, redirect_uri, session)
     except AuthorizeError as error:
@@ -184,6 +194,14 @@ async def login_page(ctx: Context, request: Request) -> tuple[dict[str, str], Re
     login = ctx.store.login_request(params.get("login_request"))
     if login is None:
         return params, expired_login()
+    browser = request.cookies.get(BROWSER_COOKIE, "")
+    if not hmac.compare_digest(browser.encode(), login.browser.encode()):
+        # Login CSRF: a login request someone else started cannot be finished in this browser.
+        return params, error_page(
+            "invalid_request", "this login was started in another browser; go back to the app and start the login again"
+        )
+    if request.method == "POST" and not same_origin(ctx, request):
+        return params, error_page("invalid_request", "the login form was posted from another site", status=403)
     if request.method == "GET":
         return params, login_form(ctx, login, email=login.params.get("login_hint", ""))
 

@@ -23,6 +23,7 @@ TEMPLATES = jinja2.Environment(
     autoescape=True,  # every value in every page is escaped
 )
 SESSION_COOKIE = "mock_idp_session"  # not "session": the walkthrough's cookie lives on localhost too
+BROWSER_COOKIE = "mock_idp_browser"  # ties a pending login to the browser that started it
 PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -58,6 +59,12 @@ class Context:
             if user is not None and user.password == demo.password:
                 hint.append((demo.email, demo.password))
         return hint
+
+
+def same_origin(ctx: Context, request: Request) -> bool:
+    """False for a request a browser marks as coming from another site (a form on evil.example)."""
+    origin = request.headers.get("origin")
+    return (origin is None or origin == ctx.issuer) and request.headers.get("sec-fetch-site") != "cross-site"
 
 
 def error_page(error: str, description: str, status: int = 400) -> PlainTextResponse:

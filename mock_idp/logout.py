@@ -4,46 +4,43 @@ from __future__ import annotations
 
 import urllib.parse
 
-import jwt
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from .context import SESSION_COOKIE, Context
+from .context import SESSION_COOKIE, Context, same_origin
 from .params import form_params, query_params
+from .tokens import verify_id_token_hint
 from .userinfo import verify_access_token
 
 
-def hinted_session(ctx: Context, id_token_hint: str) -> tuple[str | None, str | None]:
-    """The (sid, client_id) of a valid ID token we signed; an expired one is still a good hint."""
-    if not id_token_hint:
-        return None, None
-    try:
-        claims = ctx.key.verify(
-            id_token_hint, issuer=ctx.issuer, options={"verify_exp": False, "verify_aud": False, "verify_iat": False}
-        )
-    except jwt.InvalidTokenError:
-        return None, None
-    aud = claims.get("aud")
-    client_id = aud[0] if isinstance(aud, list) and aud and isinstance(aud[0], str) else aud
-    sid = claims.get("sid")
-    return (sid if isinstance(sid, str) else None), (client_id if isinstance(client_id, str) else None)
+def registered_target(ctx: Context, client_id: str | None, target: str) -> bool:
+    """Exact match against the client's post-logout URIs, or any client's when none is named."""
+    client = ctx.store.client(client_id)
+    clients = [client] if client is not None else list(ctx.store.config.clients.values())
+    return bool(target) and any(target in c.post_logout_redirect_uris for c in clients)
 
 
 async def end_session(ctx: Context, request: Request) -> tuple[dict[str, str], Response]:
     params = query_params(request)
     if request.method == "POST":
         params = {**params, **await form_params(request)}
-    sid, hinted_client = hinted_session(ctx, params.get("id_token_hint", ""))
-    # End the browser's IdP session, and the one the ID token names (a logout sent from a
-    # back end carries no cookie): each with its refresh tokens and access tokens.
-    for session_id in {request.cookies.get(SESSION_COOKIE), sid}:
-        if session_id:
-            ctx.store.end_session(session_id)
+    hint = verify_id_token_hint(ctx, params.get("id_token_hint", ""))
+    session = ctx.store.live_session(request.cookies.get(SESSION_COOKIE))
+    confirmed = request.method == "POST" and params.get("confirm") == "yes" and same_origin(ctx, request)
+    if session is not None and (hint is None or hint.get("sid") != session.id) and not confirmed:
+        # As Authgear: without an id_token_hint naming this browser's session, any page could
+        # have sent the browser here, so the user confirms first (RP-Initiated Logout §2).
+        user = ctx.store.user(session.user_sub)
+        fields = [(k, params[k]) for k in ("id_token_hint", "post_logout_redirect_uri", "state", "client_id") if k in params]
+        return params, ctx.page("confirm_logout.html", action=ctx.endpoint("/oauth2/end_session"),
+                                fields=fields, email=user.email if user else "")
+    if session is not None:
+        ctx.store.end_session(session.id)  # with its refresh tokens and access tokens
 
-    client = ctx.store.client(hinted_client or params.get("client_id"))
+    hinted_client = hint["aud"][0] if hint else None
     target = params.get("post_logout_redirect_uri", "")
-    if client is not None and target and target in client.post_logout_redirect_uris:
-        if "state" in params:
+    if registered_target(ctx, hinted_client or params.get("client_id"), target):
+        if params.get("state"):
             target += ("&" if "?" in target else "?") + urllib.parse.urlencode({"state": params["state"]})
         response: Response = RedirectResponse(target, status_code=303)
     else:
@@ -63,9 +60,8 @@ async def settings_page(ctx: Context, request: Request) -> Response:
         "message.html",
         heading="You are signed out",
         message="Your session at this mock Authgear has ended.",
-        detail="You see this page because the app gave no post_logout_redirect_uri registered for it "
-               "(or no id_token_hint to tell which app it is). Authgear does the same: it never "
-               "redirects to an address it does not know.",
+        detail="You see this page because the app gave no post_logout_redirect_uri registered for it. "
+               "Authgear does the same: it never redirects to an address it does not know.",
     )
 
 

@@ -54,12 +54,12 @@ class LoginRequest:
     params: dict[str, str]
     redirect_uri: str  # resolved: the one the answer goes to
     expires_at: int
+    browser: str  # the browser it was started in (its mock_idp_browser cookie)
 
 
 @dataclasses.dataclass
 class AuthorizationCode:
     client_id: str
-    redirect_uri_sent: str  # as sent at authorize ("" if left out): RFC 6749 §4.1.3
     redirect_uri: str
     scopes: list[str]
     nonce: str | None
@@ -157,10 +157,11 @@ class Store:
             return ended
 
     # -- pending logins
-    def create_login_request(self, client_id: str, params: dict[str, str], redirect_uri: str) -> LoginRequest:
+    def create_login_request(self, client_id: str, params: dict[str, str], redirect_uri: str,
+                             browser: str) -> LoginRequest:
         with self.lock:
             request = LoginRequest(
-                secrets.token_urlsafe(24), client_id, params, redirect_uri, self.now() + LOGIN_REQUEST_LIFETIME
+                secrets.token_urlsafe(24), client_id, params, redirect_uri, self.now() + LOGIN_REQUEST_LIFETIME, browser
             )
             self.login_requests[request.id] = request
             return request

@@ -55,8 +55,6 @@ def client_credentials(request: Request, params: dict[str, str]) -> tuple[str, s
 def check_secret(client: Client, secret: str) -> None:
     if not client.is_confidential:
         return
-    if not secret:
-        raise TokenError("invalid_client", "client secret is required")
     assert client.client_secret is not None
     if not hmac.compare_digest(secret.encode(), client.client_secret.encode()):
         # Authgear's quirk: RFC 6749 §5.2 says invalid_client (401) here.
@@ -68,26 +66,32 @@ def s256(verifier: str) -> str:
 
 
 def authorization_code_grant(ctx: Context, client: Client, params: dict[str, str], secret: str) -> dict:
+    # Authgear's order: the request's shape first, then the code, its redirect URI, PKCE,
+    # and the client secret last (shared/authgear-wire.md, "Token endpoint").
     code_value = params.get("code", "")
     if not code_value:
         raise TokenError("invalid_request", "code is required")
-    # The client authenticates before anything about the code is looked at (RFC 6749 §3.2.1).
-    check_secret(client, secret)
+    verifier = params.get("code_verifier")
+    if not client.is_confidential and not verifier:
+        raise TokenError("invalid_request", "PKCE code verifier is required")
+    if client.is_confidential and not secret:
+        raise TokenError("invalid_client", "client secret is required")
     code = ctx.store.find_code(code_value)
     if code is None or code.client_id != client.client_id:
         raise TokenError("invalid_grant", "invalid authorization code")
-    sent = params.get("redirect_uri", "")
-    if sent != code.redirect_uri_sent and not (code.redirect_uri_sent == "" and sent == code.redirect_uri):
+    # Authgear compares with the redirect URI the code was issued for, even when the
+    # authorization request left it out (RFC 6749 §4.1.3 would then allow leaving it out here).
+    if not hmac.compare_digest(params.get("redirect_uri", "").encode(), code.redirect_uri.encode()):
         raise TokenError("invalid_request", "invalid redirect URI")
-    verifier = params.get("code_verifier")
     if code.code_challenge is not None:
         if not verifier or not VERIFIER.fullmatch(verifier):
             raise TokenError("invalid_grant", "invalid code verifier")
-        if not hmac.compare_digest(s256(verifier), code.code_challenge):
+        if not hmac.compare_digest(s256(verifier).encode(), code.code_challenge.encode()):
             raise TokenError("invalid_grant", "invalid code verifier")
     elif verifier:
         # No challenge was sent at authorize: a verifier now is a PKCE downgrade (RFC 9700 §2.1.1).
         raise TokenError("invalid_grant", "code_verifier sent but no code_challenge was sent at authorize")
+    check_secret(client, secret)
 
     # Every check passed: only now is the code consumed (a failed exchange keeps it).
     if not ctx.store.consume_code(code_value):

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import jwt
 
 from .config import SCOPE_CLAIMS, Client, User
 from .keys import SigningKey
 from .store import Grant
+
+if TYPE_CHECKING:
+    from .context import Context
 
 AUTHGEAR_CLAIMS = "https://authgear.com/claims/user/"
 
@@ -104,3 +109,24 @@ def token_response(
     if "openid" in grant.scopes:
         body["id_token"] = key.sign(id_token_claims(issuer, client, user, grant, now, nonce), typ="JWT")
     return body
+
+
+def verify_id_token_hint(ctx: "Context", token: str) -> dict[str, Any] | None:
+    """The claims of an ID token this server signed for a client it knows, else None.
+    An expired ID token is still a good hint (OIDC Core §3.1.2.1, RP-Initiated Logout §2)."""
+    if not token:
+        return None
+    try:
+        if jwt.get_unverified_header(token).get("typ") != "JWT":
+            return None  # an access token (at+jwt) is no ID token
+        claims = ctx.key.verify(
+            token, issuer=ctx.issuer, options={"verify_exp": False, "verify_aud": False, "verify_iat": False}
+        )
+    except jwt.InvalidTokenError:
+        return None
+    aud = claims.get("aud")
+    if not (isinstance(aud, list) and aud and isinstance(aud[0], str) and ctx.store.client(aud[0])):
+        return None
+    if not isinstance(claims.get("sub"), str) or not isinstance(claims.get("sid", ""), str):
+        return None
+    return claims
