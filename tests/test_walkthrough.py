@@ -664,3 +664,437 @@ def test_python_m_walkthrough_starts_the_mock_and_logs_in(tmp_path: Path, browse
     text = "".join(output)
     assert f"Started the bundled mock at http://localhost:{mock_port}" in text
     assert f"Walkthrough at http://localhost:{port}" in text
+
+
+# --- regressions from the security review -----------------------------------------------------
+
+def pages_of(stack: Stack):
+    """The app's Pages object (its client, wire and token keeper), found through its routes."""
+    return next(route.endpoint.__self__ for route in stack.app.routes if getattr(route, "name", None) == "home")
+
+
+def test_a_non_ascii_state_after_logout_is_refused_not_a_500(stack: Stack, browser: requests.Session) -> None:
+    home = log_in(browser, stack)
+    out = browser.post(stack.base + "/logout", data={"csrf_token": csrf(home)}, allow_redirects=False, timeout=10)
+    assert out.status_code == 303
+    state = query(out.headers["location"])["state"]  # the session now waits for this state to come back
+    for wrong in ("é", "☃" * 30, state[:-1] + "é", "\x00"):
+        page = browser.get(stack.base + "/", params={"state": wrong}, timeout=5)
+        assert page.status_code == 200 and "Hi there!" in page.text, (wrong, page.status_code)
+        assert not any("You are logged out" in n for n in notices(page))
+    page = browser.get(stack.base + "/", params={"state": state}, timeout=5)  # the right one still works
+    assert any("You are logged out of this app and of Authgear" in n for n in notices(page))
+    # A non-ASCII CSRF token is refused as a form from elsewhere, not a crash.
+    answer = browser.post(stack.base + "/call-api", data={"csrf_token": "é"}, timeout=5)
+    assert answer.status_code == 400 and "This form has expired" in answer.text
+
+
+def test_idp_error_text_is_shown_only_for_this_browsers_own_login(stack: Stack, browser: requests.Session) -> None:
+    phishing = "Your account is locked. Call +1 555 0100 now"
+    for state in (None, "", "made-up-state", "é"):
+        params = {"error": "access_denied", "error_description": phishing, "error_uri": "http://evil.example/help"}
+        if state is not None:
+            params["state"] = state
+        page = browser.get(stack.base + "/auth-redirect", params=params, timeout=5)
+        assert page.status_code == 400 and "State mismatch" in page.text, (state, page.text[:300])
+        for text in ("Call +1 555", "Call+%2B1", "555 0100", "evil.example", "You cancelled the login"):
+            assert text not in page.text, (state, text)
+    # The same error with the state of a login this browser started: Authgear's own words, shown.
+    started = query(browser.get(stack.base + "/login", allow_redirects=False, timeout=5).headers["location"])["state"]
+    page = browser.get(stack.base + "/auth-redirect", params={
+        "error": "access_denied", "error_description": "The user cancelled", "state": started}, timeout=5)
+    assert page.status_code == 400 and "You cancelled the login" in page.text
+    assert "<code>access_denied</code>" in page.text and "The user cancelled" in page.text
+    # Used up: the same URL again is a state mismatch, without the description.
+    again = browser.get(page.url, timeout=5)
+    assert "State mismatch" in again.text and "The user cancelled" not in again.text.split("<footer")[0].split(
+        "step-title")[0]
+
+
+class PausedRefresh:
+    """Holds the app's refresh after Authgear answered it, before the app stores the result."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.wire = pages_of(stack).client.wire
+        self.reached = threading.Event()
+        self.release = threading.Event()
+        self.answers: list = []
+
+    def __enter__(self) -> "PausedRefresh":
+        original = self.wire.call
+
+        async def call(log, step, method, url, **kwargs):
+            answer = await original(log, step, method, url, **kwargs)
+            if step.kind == "refresh":
+                self.answers.append(answer)
+                self.reached.set()
+                while not self.release.is_set():
+                    await asyncio.sleep(0.01)
+            return answer
+
+        self.wire.call = call
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release.set()
+        del self.wire.call
+
+
+def in_thread(results: dict, name: str, call) -> threading.Thread:
+    thread = threading.Thread(target=lambda: results.__setitem__(name, call()), daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_logout_during_a_refresh_is_not_undone(rotating_stack: Stack, browser: requests.Session) -> None:
+    stack = rotating_stack
+    home = log_in(browser, stack)
+    first = stack.only_session().tokens
+    stack.advance_clock(1800 + 60)
+    other_tab = requests.Session()
+    other_tab.cookies.update(browser.cookies)
+    results: dict = {}
+    with PausedRefresh(stack) as paused:
+        reload = in_thread(results, "reload", lambda: other_tab.get(stack.base + "/", allow_redirects=False, timeout=30))
+        assert paused.reached.wait(10), "the reload did not refresh"
+        logout = in_thread(results, "logout", lambda: browser.post(
+            stack.base + "/logout", data={"csrf_token": csrf(home)}, allow_redirects=False, timeout=30))
+        logout.join(1.0)
+        assert logout.is_alive(), "the logout must wait for the refresh in progress (the session's lock)"
+        paused.release.set()
+        reload.join(30)
+        logout.join(30)
+    assert results["logout"].status_code == 303
+    assert results["logout"].headers["location"].startswith(stack.idp.url + "/oauth2/end_session?")
+    assert all(s.tokens is None for s in stack.sessions()), "the refresh brought the tokens back after the logout"
+    assert results["reload"].status_code in (200, 303) and "Welcome" not in results["reload"].text
+    # The logout revoked the refresh token the refresh had just rotated in: nothing lives on.
+    rotated = paused.answers[0].json["refresh_token"]
+    assert rotated != first.refresh_token
+    assert refresh_grant(stack, rotated).json()["error"] == "invalid_grant"
+    assert "Hi there!" in browser.get(stack.base + "/", timeout=10).text
+
+
+def test_a_refresh_stores_nothing_if_the_session_changed_meanwhile(rotating_stack: Stack) -> None:
+    """The keeper itself, against the real mock: whatever replaced (or dropped) the session's
+    tokens while the refresh was on the wire wins."""
+    import dataclasses
+
+    from walkthrough.errors import LoginRequired
+    from walkthrough.refresh import TokenKeeper
+
+    stack = rotating_stack
+    clock = stack.app.state.clock
+    clock.sync()
+
+    class Meddling(Wire):
+        replacement = None
+
+        async def call(self, log, step, method, url, **kwargs):
+            answer = await super().call(log, step, method, url, **kwargs)
+            if step.kind == "refresh":
+                self.answers.append(answer.json)
+                session.tokens = self.replacement  # as a logout or a new login would, meanwhile
+            return answer
+
+    for meddle in ("logout", "new login"):
+        stack.app.state.sessions.clear()
+        with requests.Session() as fresh_browser:
+            log_in(fresh_browser, stack)  # a grant of its own for each round
+        logged_in = stack.only_session().tokens
+        replacement = None if meddle == "logout" else dataclasses.replace(logged_in, access_token="newer")
+        wire = Meddling(5)
+        wire.answers, wire.replacement = [], replacement
+        client = OidcClient(stack.settings, Provider(stack.idp.url, wire), wire, clock, stack.base + "/")
+        tokens = dataclasses.replace(logged_in, expires_at=0.0)  # due for a refresh
+        session = SessionData(id="keeper-test", tokens=tokens)
+
+        async def run():
+            return await TokenKeeper(client).tokens(session)
+
+        if replacement is None:
+            with pytest.raises(LoginRequired):
+                asyncio.run(run())
+        else:
+            assert asyncio.run(run()) is replacement
+        assert session.tokens is replacement, "the refreshed tokens overwrote what the session holds now"
+        # The refresh token the discarded refresh brought back is revoked, not left alive.
+        rotated = wire.answers[0]["refresh_token"]
+        assert refresh_grant(stack, rotated).json()["error"] == "invalid_grant"
+
+
+def test_a_nested_redirect_path_keeps_every_link_and_redirect_working(browser: requests.Session) -> None:
+    running = start_stack(redirect_path="/auth/callback")
+    try:
+        assert running.settings.redirect_url.endswith("/auth/callback")
+        home = log_in(browser, running)  # the callback's redirect lands on /, not /auth/
+        assert "Welcome alice@example.com" in home.text
+        for link in ('href="/static/walkthrough.css"', 'action="/call-api"', 'action="/logout"', 'href="/"'):
+            assert link in home.text, link
+        api = browser.post(running.base + "/call-api", data={"csrf_token": csrf(home)}, timeout=10)
+        assert api.url == running.base + "/" and "Hello from the protected API" in api.text
+        # An error page at the nested path: its links and stylesheet are absolute too.
+        refused = browser.get(running.base + "/auth/callback", params={"code": "c", "state": "s"}, timeout=5)
+        assert refused.status_code == 400 and "State mismatch" in refused.text
+        for link in ('href="/login">Start over', 'href="/">Home', 'href="/static/walkthrough.css"'):
+            assert link in refused.text, link
+        css = browser.get(urllib.parse.urljoin(refused.url, "/static/walkthrough.css"), timeout=5)
+        assert css.status_code == 200 and "text/css" in css.headers["content-type"]
+        # The automatic re-login redirect is absolute as well.
+        tokens = running.only_session().tokens
+        assert requests.post(running.idp.url + "/oauth2/revoke", data={"token": tokens.refresh_token}, timeout=5).ok
+        running.advance_clock(1800 + 60)
+        relogin = browser.get(running.base + "/", allow_redirects=False, timeout=10)
+        assert relogin.status_code == 303 and relogin.headers["location"] == "/login"
+        page = browser.get(running.base + relogin.headers["location"], timeout=10)  # silent: Authgear's session lives
+        assert page.url == running.base + "/" and "Welcome alice@example.com" in page.text
+        # Logout from the nested setup, all the way back.
+        confirm = browser.get(running.base + "/logout", timeout=5)
+        out = browser.post(running.base + "/logout", data={"csrf_token": csrf(confirm)}, allow_redirects=False,
+                           timeout=10)
+        assert out.status_code == 303 and query(out.headers["location"])["post_logout_redirect_uri"] == running.base + "/"
+    finally:
+        running.stop()
+
+
+def test_id_token_after_refresh_must_match_the_first_and_several_audiences_need_azp(stack: Stack) -> None:
+    good = access_token(stack, "openid offline_access email")
+    first = jwt.decode(good["id_token"], options={"verify_signature": False})
+    assert first["auth_time"] and first["aud"] == [CLIENT_ID]  # what the mock sends, like Authgear
+    provider = Provider(stack.idp.url, Wire(5))
+    clock = stack.app.state.clock
+    clock.sync()
+    client = OidcClient(stack.settings, provider, Wire(5), clock, stack.base + "/")
+    key = stack.idp.ctx.key
+    now = int(clock.now())
+    later = {**first, "iat": now, "exp": now + 3600}
+    later.pop("nonce", None)
+
+    def check(claims: dict, previous: dict | None = None, nonce: str | None = None) -> dict:
+        return asyncio.run(client.validate_id_token(key.sign(claims, typ="JWT"), StepLog(), nonce=nonce,
+                                                    previous=previous))
+
+    # A refreshed ID token like Authgear's: the same login, new times, no nonce. Or the first nonce.
+    assert check(later, previous=first)["sub"] == first["sub"]
+    assert check({**later, "nonce": "n0"}, previous={**first, "nonce": "n0"})["sub"] == first["sub"]
+    assert check({**later, "aud": CLIENT_ID}, previous=first)  # a string is the same single audience
+    changed = {
+        "sub": {**later, "sub": "someone-else"},
+        "aud": {**later, "aud": [CLIENT_ID, "another-client"], "azp": CLIENT_ID},
+        "azp": {**later, "azp": CLIENT_ID},  # the first had none: the new one must not either
+        "auth_time": {**later, "auth_time": first["auth_time"] + 60},  # a refresh is not a new login
+        "nonce": {**later, "nonce": "another-nonce"},
+    }
+    for name, claims in changed.items():
+        with pytest.raises(InvalidIdToken) as failure:
+            check(claims, previous=first)
+        assert f"The check that failed: {name}:" in failure.value.message, (name, failure.value.message)
+    # iss: the new token's issuer must be the first one's (and the configured one).
+    with pytest.raises(InvalidIdToken, match="The check that failed: iss:"):
+        check(later, previous={**first, "iss": "http://other.example"})
+
+    # OIDC Core §3.1.3.7 steps 3-5, at login.
+    login = {**first, "iat": now, "exp": now + 3600, "nonce": "n1"}
+    assert check({**login, "aud": [CLIENT_ID, "api"], "azp": CLIENT_ID}, nonce="n1")["azp"] == CLIENT_ID
+    for claims in ({**login, "aud": [CLIENT_ID, "api"]},  # several audiences, no azp
+                   {**login, "aud": [CLIENT_ID, "api"], "azp": "api"},  # issued to another client
+                   {**login, "azp": "another-client"}):  # one audience, but azp names another client
+        with pytest.raises(InvalidIdToken, match="The check that failed: azp:"):
+            check(claims, nonce="n1")
+
+
+class Capture:
+    """A listening socket that records whether anyone connects (and what they send)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.received: list[bytes] = []
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    self.received.append(conn.recv(65536))
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_the_api_call_goes_to_the_configured_origin_whatever_the_host_header(
+        stack: Stack, browser: requests.Session) -> None:
+    home = log_in(browser, stack)
+    evil = Capture()
+    try:
+        # (The cookie by hand: requests would match the jar against the Host header.)
+        answer = requests.post(stack.base + "/call-api", data={"csrf_token": csrf(home)}, allow_redirects=False,
+                               headers={"Host": f"127.0.0.1:{evil.port}",
+                                        "Cookie": f"{COOKIE_NAME}={browser.cookies.get(COOKIE_NAME)}"}, timeout=10)
+        assert answer.status_code == 303
+    finally:
+        evil.stop()
+    assert evil.received == [], "the access token went to the host the Host header named"
+    page = browser.get(stack.base + "/", timeout=10)
+    assert 'The protected API answered <span class="badge status s2">200</span>' in page.text
+    api_steps = [s for s in stack.only_session().steps if s.kind == "api"]
+    assert api_steps[-1].url == stack.base + "/api/profile"
+
+
+def test_odd_numbers_from_the_provider_are_not_a_500(stack: Stack, browser: requests.Session) -> None:
+    # expires_in of 10**20 seconds (the mock sends what its client is configured with).
+    client = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "access_token_lifetime": 10**20,
+              "redirect_uris": [stack.settings.redirect_url], "post_logout_redirect_uris": [stack.base + "/"]}
+    assert requests.post(stack.idp.url + "/_mock/clients", json=client, timeout=5).status_code == 201
+    home = log_in(browser, stack)
+    assert "Welcome alice@example.com" in home.text
+    tokens = stack.only_session().tokens
+    assert tokens.expires_at - stack.app.state.clock.now() <= 366 * 86400  # read as a year at most
+    # The API refuses such an access token (exp is no usable time) with a 401, not a crash.
+    api = requests.get(stack.base + "/api/profile", headers={"Authorization": "Bearer " + tokens.access_token},
+                       timeout=5)
+    assert api.status_code == 401 and "exp" in api.json()["error_description"]
+    # Signed by the provider's own key: Infinity and NaN, which JSON parsers accept.
+    claims = jwt.decode(access_token(stack, "openid profile")["access_token"], options={"verify_signature": False})
+    claims["exp"] = claims["iat"] + 600  # the usual life (this client's is 10**20 s)
+    key = stack.idp.ctx.key
+    for odd in ({"exp": float("inf")}, {"exp": float("nan")}, {"iat": float("-inf")}, {"exp": 10**400}):
+        answer = requests.get(stack.base + "/api/profile",
+                              headers={"Authorization": "Bearer " + key.sign({**claims, **odd}, typ="at+jwt")}, timeout=5)
+        assert answer.status_code == 401 and answer.json()["error"] == "invalid_token", (odd, answer.text[:200])
+    answer = requests.get(stack.base + "/api/profile", headers={"Authorization": "Bearer " + key.sign(
+        {**claims, "client_id": float("nan"), "https://authgear.com/claims/user/roles": [float("inf"), "admin"]},
+        typ="at+jwt")}, timeout=5)
+    assert answer.status_code == 200 and answer.json()["client_id"] is None and answer.json()["roles"] == ["admin"]
+
+
+def test_userinfo_about_another_user_is_not_used(stack: Stack, browser: requests.Session) -> None:
+    log_in(browser, stack)
+    alice = stack.only_session()
+    with requests.Session() as other:
+        log_in(other, stack, "bob@example.com", "bob123")
+    bob = next(s for s in stack.sessions() if s.tokens is not None and s is not alice)
+    alice.tokens.access_token = bob.tokens.access_token  # a mix-up: Bob's access token in Alice's session
+    page = browser.get(stack.base + "/", timeout=10)
+    assert page.status_code == 502 and "Could not read your info" in page.text and "Welcome" not in page.text
+    # The step log shows the exchange as it was (the teaching view), marked as not used.
+    assert "The sub differs from the ID token&#39;s: the answer is not used." in page.text
+    assert alice.userinfo is None or alice.userinfo["email"] == "alice@example.com"
+
+
+class FakeProvider:
+    """A server that is not the mock, for answers the mock never gives: each connection is
+    handed to `answer(conn, stop)` after the request head has been read."""
+
+    def __init__(self, answer) -> None:
+        self.answer = answer
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.url = f"http://localhost:{self.sock.getsockname()[1]}"
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+
+    def serve(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    head += chunk
+                self.answer(conn, self.stopped)
+            except OSError:
+                pass
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def json_answer(body: bytes):
+    def answer(conn: socket.socket, stop: threading.Event) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                     + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+    return answer
+
+
+def drip(head_too: bool):
+    """One byte every 0.2 s, for 15 s: each read gets something, so no read timeout ever fires."""
+    def answer(conn: socket.socket, stop: threading.Event) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+        if not head_too:
+            conn.sendall(head)
+        data = (head if head_too else b"") + b"[" * 1000
+        for byte in data[:75]:
+            if stop.is_set():
+                return
+            conn.sendall(bytes([byte]))
+            time.sleep(0.2)
+    return answer
+
+
+@pytest.mark.parametrize("head_too", [False, True], ids=["body", "headers"])
+def test_a_provider_that_drips_its_answer_is_cut_off(browser: requests.Session, head_too: bool) -> None:
+    fake = FakeProvider(drip(head_too))
+    running = start_stack(http_timeout=1.0, endpoint=fake.url)
+    try:
+        started = time.monotonic()
+        page = browser.get(running.base + "/login", timeout=20)
+        elapsed = time.monotonic() - started
+        assert page.status_code == 504 and "did not answer in time" in page.text, page.status_code
+        assert elapsed < 4, f"the page took {elapsed:.1f} s: the whole exchange has a deadline (2 × 1 s)"
+    finally:
+        running.stop()
+        fake.stop()
+
+
+def test_deep_or_huge_json_from_the_provider_is_not_a_500(browser: requests.Session) -> None:
+    nested = {"a": None}
+    inner = nested
+    for _ in range(900):
+        inner["a"] = {"a": None}
+        inner = inner["a"]
+    answers = {
+        "deeper than json can parse": b"[" * 5000 + b"]" * 5000,
+        "deeper than the pages walk": json.dumps({"issuer": "x", "x": nested}).encode(),
+        "larger than any provider answer": b'{"x": "' + b"a" * (3 * 1024 * 1024) + b'"}',
+    }
+    for name, body in answers.items():
+        fake = FakeProvider(json_answer(body))
+        running = start_stack(endpoint=fake.url)
+        try:
+            page = browser.get(running.base + "/login", timeout=20)
+            assert page.status_code == 502, (name, page.status_code)
+            assert "Discovery failed" in page.text or "too large" in page.text, name
+        finally:
+            running.stop()
+            fake.stop()
