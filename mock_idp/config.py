@@ -176,8 +176,26 @@ def _check_str_list(name: str, value: Any) -> list[str]:
     return value
 
 
+MAX_CLAIM_DEPTH = 16
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest (iterative: no recursion limit to hit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_CLAIM_DEPTH:
+                stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def _check_json(name: str, value: Any) -> None:
-    """Claims end up in JWTs and JSON answers: a TOML date or time would fail there, later."""
+    """Claims end up in JWTs and JSON answers: a TOML date or time would fail there, later,
+    and so would nesting too deep to encode."""
+    if _depth(value) > MAX_CLAIM_DEPTH:
+        raise ConfigError(f"{name} nests deeper than {MAX_CLAIM_DEPTH} levels")
     try:
         json.dumps(value)
     except (TypeError, ValueError) as exc:
