@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: lab test setup browser bench mock
+.PHONY: lab test setup browser bench mock walkthrough
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ lab: setup
 
 mock: setup
 	$(PY) -m mock_idp
+
+walkthrough: setup
+	$(PY) -m walkthrough
 
 test: setup browser
 	$(PY) -m pytest
