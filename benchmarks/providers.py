@@ -231,7 +231,7 @@ def install_peer() -> PeerMock | None:
     try:
         if not python.exists():
             print(f"Installing oidc-provider-mock into {venv} (once) ...", flush=True)
-            subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, capture_output=True, timeout=300)
+            subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, capture_output=True, text=True, timeout=300)
         found = subprocess.run(probe, capture_output=True, text=True, timeout=60)
         if found.returncode != 0:
             subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
