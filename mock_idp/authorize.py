@@ -202,7 +202,7 @@ async def login_page(ctx: Context, request: Request) -> tuple[dict[str, str], Re
         )
     if request.method == "POST" and not same_origin(ctx, request):
         return params, error_page("invalid_request", "the login form was posted from another site", status=403)
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (Starlette routes it here too): never a login
         return params, login_form(ctx, login, email=login.params.get("login_hint", ""))
 
     client = ctx.store.client(login.client_id)
