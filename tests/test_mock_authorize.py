@@ -139,7 +139,8 @@ def test_missing_redirect_uri_is_refused_when_several_are_registered(server: Run
     assert_error_page(response, "invalid_request", "redirect URI is not allowed")
 
 
-def test_missing_redirect_uri_is_allowed_when_exactly_one_is_registered(idp: RunningServer) -> None:
+def test_missing_redirect_uri_resolves_to_the_one_registered_which_the_token_request_must_send(
+        idp: RunningServer) -> None:
     add_client(idp.url, client_id="one-uri", client_secret="s3cret", redirect_uris=["http://localhost:3000/only"])
     # Errors after the redirect_uri check go to the one registered URI...
     assert_error_redirect(authorize(idp.url, client_id="one-uri", redirect_uri=None, scope="email"),
@@ -150,9 +151,15 @@ def test_missing_redirect_uri_is_allowed_when_exactly_one_is_registered(idp: Run
         answer = flow.submit_login(flow.authorize(client_id="one-uri", redirect_uri=None))
         assert answer.headers["location"].startswith("http://localhost:3000/only?code=")
         code = callback(answer)["code"]
-        # Left out at authorize, so it may be left out at the token endpoint too (RFC 6749 §4.1.3).
-        tokens = flow.exchange(code, client_id="one-uri", client_secret="s3cret", redirect_uri=None)
-        assert tokens.status_code == 200, tokens.text
+        # RFC 6749 §4.1.3 would let the token request leave it out too; Authgear compares it
+        # with the URI the code was issued for all the same, so it must be sent.
+        for left_out in (None, ""):
+            refused = flow.exchange(code, client_id="one-uri", client_secret="s3cret", redirect_uri=left_out)
+            assert refused.status_code == 400, refused.text
+            assert refused.json() == {"error": "invalid_request", "error_description": "invalid redirect URI"}
+        tokens = flow.exchange(code, client_id="one-uri", client_secret="s3cret",
+                               redirect_uri="http://localhost:3000/only")
+        assert tokens.status_code == 200, tokens.text  # the refusals did not consume the code
 
 
 def test_redirect_uri_error_wins_over_later_errors(server: RunningServer) -> None:
@@ -467,3 +474,102 @@ def test_response_type_none_answers_state_only(idp: RunningServer, flow: Flow) -
     answer = flow.authorize(response_type="none")
     params = callback(answer)
     assert params == {"state": flow.last["state"]}
+
+
+# -- login CSRF: a login request belongs to the browser that started it
+
+BROWSER_COOKIE = "mock_idp_browser"
+EVIL = "https://evil.example"
+
+
+def login_request_in(issuer: str, response: requests.Response) -> str:
+    """The login_request of authorize's redirect to the login page."""
+    location = assert_to_login(issuer, response)
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))["login_request"]
+
+
+def cookie_attributes(set_cookie: str) -> list[str]:
+    return [a.strip().lower() for a in set_cookie.split(";")[1:]]
+
+
+def test_authorize_ties_the_login_to_a_browser_cookie(idp: RunningServer, flow: Flow) -> None:
+    started = flow.authorize()
+    set_cookie = started.headers["set-cookie"]
+    assert set_cookie.startswith(BROWSER_COOKIE + "=")
+    attributes = cookie_attributes(set_cookie)
+    assert "httponly" in attributes and "samesite=lax" in attributes and "path=/" in attributes
+    assert "secure" not in attributes  # plain-http localhost would drop it
+    value = flow.browser.cookies[BROWSER_COOKIE]
+    assert len(value) >= 24
+    # The same browser keeps its cookie: a second authorize sets none, and both logins work.
+    again = flow.authorize()
+    assert "set-cookie" not in again.headers
+    assert flow.browser.cookies[BROWSER_COOKIE] == value
+    assert "code" in callback(flow.submit_login(again))
+    assert "code" in callback(flow.submit_login(started))
+
+
+def test_login_csrf_an_attackers_login_request_cannot_be_finished_in_another_browser(idp: RunningServer) -> None:
+    # The attacker starts a login at the mock with their own browser...
+    with requests.Session() as attacker:
+        started = Flow(idp.url, attacker).authorize()
+        login_request = login_request_in(idp.url, started)
+        # ...and has the victim's browser (no cookie of the mock) open or post that login request.
+        with requests.Session() as victim:
+            page = victim.get(idp.url + "/login", params={"login_request": login_request}, allow_redirects=False)
+            assert page.status_code == 400
+            assert page.headers["content-type"].startswith("text/plain")
+            assert "another browser" in page.text
+            posted = victim.post(idp.url + "/login", allow_redirects=False, data={
+                "login_request": login_request, "email": "bob@example.com", "password": "bob123", "action": "login"})
+            assert posted.status_code == 400
+            assert posted.headers["content-type"].startswith("text/plain")
+            assert "location" not in posted.headers
+            assert "mock_idp_session" not in posted.headers.get("set-cookie", "")
+            assert "mock_idp_session" not in victim.cookies
+            # A victim whose browser has a cookie of its own (from a login it started) fares no better.
+            assert_to_login(idp.url, Flow(idp.url, victim).authorize())
+            assert BROWSER_COOKIE in victim.cookies
+            posted = victim.post(idp.url + "/login", allow_redirects=False, data={
+                "login_request": login_request, "email": "bob@example.com", "password": "bob123"})
+            assert posted.status_code == 400 and "set-cookie" not in posted.headers
+            cancelled = victim.post(idp.url + "/login", allow_redirects=False,
+                                    data={"login_request": login_request, "action": "cancel"})
+            assert cancelled.status_code == 400 and "location" not in cancelled.headers
+        # The refusals did not use the login request up: its own browser still finishes it.
+        answer = attacker.post(idp.url + "/login", allow_redirects=False, data={
+            "login_request": login_request, "email": "bob@example.com", "password": "bob123"})
+        assert "code" in callback(answer)
+
+
+@pytest.mark.parametrize("headers", [{"Origin": EVIL}, {"Origin": "null"}, {"Origin": "http://localhost:3000"},
+                                     {"Sec-Fetch-Site": "cross-site"},
+                                     {"Origin": EVIL, "Sec-Fetch-Site": "same-origin"}])
+@pytest.mark.parametrize("action", ["login", "cancel"])
+def test_login_form_posted_from_another_site_is_403(idp: RunningServer, flow: Flow, headers: dict[str, str],
+                                                    action: str) -> None:
+    page = login_page(flow)
+    login_request = login_request_of(page)
+    data = {"login_request": login_request, "email": "alice@example.com", "password": "alice123", "action": action}
+    refused = flow.browser.post(idp.url + "/login", data=data, headers=headers, allow_redirects=False)
+    assert refused.status_code == 403
+    assert refused.headers["content-type"].startswith("text/plain")
+    assert "location" not in refused.headers and "set-cookie" not in refused.headers
+    assert "mock_idp_session" not in flow.browser.cookies
+    # From the mock's own page (what a browser sends when the form is submitted) it works.
+    same_site = {"Origin": idp.url, "Sec-Fetch-Site": "same-origin"}
+    answer = flow.browser.post(idp.url + "/login", data=data, headers=same_site, allow_redirects=False)
+    assert answer.status_code == 303
+    assert ("code" if action == "login" else "error") in callback(answer)
+
+
+def test_head_on_the_login_page_never_logs_in(idp: RunningServer, flow: Flow) -> None:
+    # HEAD is routed with GET: it may show the form, never check a password sent in the query.
+    started = flow.authorize()
+    login_request = login_request_in(idp.url, started)
+    head = flow.browser.head(idp.url + "/login", allow_redirects=False, params={
+        "login_request": login_request, "email": "alice@example.com", "password": "alice123", "action": "login"})
+    assert head.status_code == 200
+    assert "location" not in head.headers and "set-cookie" not in head.headers
+    assert "mock_idp_session" not in flow.browser.cookies
+    assert "code" in callback(flow.submit_login(started))  # the login request is still open

@@ -9,12 +9,14 @@ over a socket (no client library tidies them up) to a mock served with `serve(po
 
 Properties, for every request:
 - never a 5xx;
-- token and revoke errors are JSON with a string `error`; userinfo refusals are 401 JSON
-  with `WWW-Authenticate: Bearer ...`;
+- token errors are JSON with a string `error`; revoke always answers 200 with an empty body;
+  userinfo refusals are 401 JSON with `WWW-Authenticate: Bearer ...`;
 - authorize answers a 400 plain-text error page, or a 303 to one of the client's registered
   redirect URIs (or to the mock's own login page), never to an unregistered URL; the same
   for its form_post page's target;
-- end_session redirects only to a registered post-logout URI or the mock's own page;
+- end_session redirects only to a registered post-logout URI or the mock's own page, and its
+  "Log out?" page ends nothing;
+- the login form and the teaching API refuse (403) a change sent with a foreign Origin;
 - a wrong method is a 405;
 and after each run the server still answers discovery and a complete login flow.
 """
@@ -32,7 +34,7 @@ import sys
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 import requests
@@ -40,6 +42,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mock_idp import RunningServer, serve
+from mock_idp.params import MAX_BODY, BadParameters, parse
 from tests.flow import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, Flow
 
 FUZZ = settings(
@@ -147,7 +150,7 @@ PARAM_NAMES = [
     "code_challenge", "code_challenge_method", "response_mode", "login_hint", "id_token_hint",
     "ui_locales", "x_page", "grant_type", "code", "code_verifier", "client_secret", "refresh_token",
     "token", "token_type_hint", "post_logout_redirect_uri", "login_request", "email", "password",
-    "action", "since",
+    "action", "since", "confirm",
 ]
 # Numbers as a careless client writes them: "²".isdigit() is True in Python, int("²") fails.
 NUMBERS = ["0", "1", "-1", "+1", " 1", "1 ", "1e3", "0x10", "1_000", "²", "١٢", "٣", "9" * 5000,
@@ -187,6 +190,7 @@ POOLS: dict[str, list[str]] = {
     "email": ["alice@example.com", "ALICE@example.com ", "bob@example.com", "", "nobody@example.com"],
     "password": ["alice123", "bob123", "", "wrong"],
     "action": ["login", "cancel", "", "other"],
+    "confirm": ["yes", "no", "", "YES"],
     "login_request": ["", "x"],
 }
 
@@ -395,6 +399,26 @@ def is_form(sent: Sent) -> bool:
                for name, value in sent.headers)
 
 
+def readable_form(sent: Sent) -> bool:
+    """A form body the mock can read: not too large, UTF-8, not too many fields, no NUL."""
+    if not is_form(sent) or sent.body is None or len(sent.body) > MAX_BODY:
+        return False
+    try:
+        parse(sent.body)
+    except BadParameters:
+        return False
+    return True
+
+
+def with_cookie(sent: Sent, cookie: bytes) -> None:
+    """Adds a cookie to the request's Cookie header (one header: the mock reads only the first)."""
+    for i, (name, value) in enumerate(sent.headers):
+        if name.lower() == b"cookie":
+            sent.headers[i] = (name, value + b"; " + cookie)
+            return
+    sent.headers.append((b"Cookie", cookie))
+
+
 def add_params(sent: Sent, extra: dict[str, str], in_body: bool) -> Sent:
     """The same request with real values (a live code, a login request) mixed in."""
     encoded = urllib.parse.urlencode(extra).encode()
@@ -537,17 +561,15 @@ def test_revoke_endpoint(server: RunningServer) -> None:
             return
         if wrong_method(answer, sent, ("POST",)):
             return
-        if answer.status == 200:
-            assert answer.body == b""  # RFC 7009 §2.2: 200, whatever the token
-            if tokens and is_form(sent):
-                # The live token came first in a form body: revoked amid the garbage. Either
-                # kind ends the grant's access token (a refresh token revokes the whole grant).
-                info = requests.get(server.url + "/oauth2/userinfo", timeout=10,
-                                    headers={"Authorization": "Bearer " + tokens["access_token"]})
-                assert info.status_code == 401
-            return
-        assert answer.status == 400, answer.status
-        oauth_json_error(answer)
+        # As Authgear: 200 and an empty body whatever it is sent, even a body it cannot read.
+        assert answer.status == 200, answer.status
+        assert answer.body == b""
+        if tokens:
+            # The live token came first in a form body it could read: revoked amid the garbage.
+            # Either kind ends the grant's access token (a refresh token revokes the whole grant).
+            info = requests.get(server.url + "/oauth2/userinfo", timeout=10,
+                                headers={"Authorization": "Bearer " + tokens["access_token"]})
+            assert info.status_code == (401 if readable_form(sent) else 200)
 
     run()
     assert_healthy(server)
@@ -647,20 +669,44 @@ def test_authorize_endpoint(server: RunningServer) -> None:
 
 def test_login_page(server: RunningServer) -> None:
     @FUZZ
-    @given(sent=malformed("/login", ["login_request", "email", "password", "action"], ["GET", "POST"]), live=st.booleans())
-    def run(sent: Sent, live: bool) -> None:
+    @given(sent=malformed("/login", ["login_request", "email", "password", "action"], ["GET", "POST"]),
+           live=st.booleans(), same_browser=st.sampled_from([True, True, True, False]), origin=ORIGINS)
+    # The paths random bytes seldom reach: a login that works, from no site, this site, another site.
+    @example(sent=Sent("POST", "/login", headers=FORM, body=b"email=alice%40example.com&password=alice123"),
+             live=True, same_browser=True, origin=None)
+    @example(sent=Sent("POST", "/login", headers=FORM, body=b"email=alice%40example.com&password=alice123"),
+             live=True, same_browser=True, origin="SELF")
+    @example(sent=Sent("POST", "/login", headers=FORM, body=b"email=alice%40example.com&password=alice123"),
+             live=True, same_browser=True, origin=b"https://evil.example")
+    @example(sent=Sent("POST", "/login", headers=FORM, body=b"email=alice%40example.com&password=alice123"),
+             live=True, same_browser=False, origin=None)
+    def run(sent: Sent, live: bool, same_browser: bool, origin: bytes | str | None) -> None:
+        sent = fresh(sent)
         if live:
-            # A live login request, as the authorize endpoint hands one to the browser.
+            # A live login request, as the authorize endpoint hands one to the browser; mostly
+            # sent with that browser's cookie, so that the fuzz gets past the login-CSRF check.
             with requests.Session() as browser:
                 flow = Flow(server.url, browser)
                 login = flow.authorize(response_mode="form_post" if sent.query.endswith(b"1") else None)
                 request_id = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(login.headers["location"]).query))["login_request"]
+                if same_browser:
+                    with_cookie(sent, b"mock_idp_browser=" + browser.cookies["mock_idp_browser"].encode())
             add_params(sent, {"login_request": request_id}, in_body=sent.method == "POST" and sent.body is not None)
+        if origin is not None:
+            sent.headers.insert(0, (b"Origin", origin_header(server, origin)))
         answer = send(server.port, sent)
         if not app_answered(answer, sent):
             return
         if wrong_method(answer, sent, ("GET", "POST")):
             return
+        if answer.status == 403:
+            # Login CSRF: the form posted with another site's Origin.
+            assert sent.method == "POST" and foreign_origin(server, sent), answer.body[:200]
+            assert answer.content_type.startswith("text/plain") and "set-cookie" not in answer.headers
+            return
+        if sent.method == "POST" and foreign_origin(server, sent):
+            # Never a login: refused as 403 above, or as 400 earlier (no such login request, another browser).
+            assert answer.status == 400, answer.status
         if answer.status == 200 and sent.method != "HEAD" and b"<title>Submit this form" not in answer.body:
             assert answer.content_type.startswith("text/html")
             assert b'name="email"' in answer.body and b'name="password"' in answer.body  # the form (again)
@@ -671,22 +717,82 @@ def test_login_page(server: RunningServer) -> None:
     assert_healthy(server)
 
 
+# Origin headers a browser could send: none (most), another site's, the mock's own.
+ORIGINS = st.sampled_from([None, None, None, b"https://evil.example", b"null", "SELF"])
+
+
+def origin_header(server: RunningServer, drawn: bytes | str | None) -> bytes | None:
+    return server.url.encode() if drawn == "SELF" else drawn  # type: ignore[return-value]
+
+
+def fresh(sent: Sent) -> Sent:
+    """A copy to add live values to: an explicit @example's Sent must stay as it was written."""
+    return replace(sent, headers=list(sent.headers))
+
+
+FORM = [(b"Content-Type", b"application/x-www-form-urlencoded")]
+
+
+def foreign_origin(server: RunningServer, sent: Sent) -> bool:
+    """The request's first Origin header (the one the mock reads) is not the mock's own."""
+    origins = [value for name, value in sent.headers if name.lower() == b"origin"]
+    return bool(origins) and origins[0] != server.url.encode()
+
+
 def test_end_session_endpoint(server: RunningServer) -> None:
     post_logout = [uri for client in server.ctx.store.config.clients.values() for uri in client.post_logout_redirect_uris]
 
     @FUZZ
-    @given(sent=malformed("/oauth2/end_session", ["id_token_hint", "post_logout_redirect_uri", "state", "client_id"], ["GET", "POST"]))
-    def run(sent: Sent) -> None:
-        answer = send(server.port, sent)
-        if not app_answered(answer, sent):
-            return
-        if wrong_method(answer, sent, ("GET", "POST")):
-            return
-        if answer.status == 303:
-            location = answer.headers["location"]
-            assert goes_to(location, post_logout) or location == server.url + "/settings", location
-            return
-        assert answer.status == 400 and answer.content_type.startswith("text/plain"), answer.status
+    @given(sent=malformed("/oauth2/end_session", ["id_token_hint", "post_logout_redirect_uri", "state", "client_id", "confirm"],
+                          ["GET", "POST"]),
+           live=st.sampled_from(["no", "session", "session", "session+hint"]), origin=ORIGINS)
+    # The paths random bytes seldom reach: a good hint, a confirmation from the mock's page, from another site.
+    @example(sent=Sent("GET", "/oauth2/end_session"), live="session+hint", origin=None)
+    @example(sent=Sent("POST", "/oauth2/end_session", headers=FORM, body=b"confirm=yes"), live="session", origin="SELF")
+    @example(sent=Sent("POST", "/oauth2/end_session", headers=FORM, body=b"confirm=yes"), live="session",
+             origin=b"https://evil.example")
+    def run(sent: Sent, live: str, origin: bytes | str | None) -> None:
+        sent = fresh(sent)
+        browser = None
+        if live != "no":
+            # A browser with a live IdP session: without a hint for it, the user is asked first;
+            # with its own ID token as the hint (first value wins), it is logged out at once.
+            flow, callback, browser = live_login(server)
+            with_cookie(sent, b"mock_idp_session=" + browser.cookies["mock_idp_session"].encode())
+            if live == "session+hint":
+                id_token = flow.exchange(callback["code"]).json()["id_token"]
+                add_params(sent, {"id_token_hint": id_token}, in_body=sent.method == "POST" and sent.body is not None)
+        if origin is not None:
+            sent.headers.insert(0, (b"Origin", origin_header(server, origin)))
+        try:
+            answer = send(server.port, sent)
+            if not app_answered(answer, sent):
+                return
+            if wrong_method(answer, sent, ("GET", "POST")):
+                return
+            if answer.status == 303:
+                location = answer.headers["location"]
+                assert goes_to(location, post_logout) or location == server.url + "/settings", location
+                if browser is not None:
+                    # A live session either gets the "Log out?" page or is ended: never a
+                    # redirect that leaves it alive.
+                    assert Flow(server.url, browser).login(prompt="none").get("error") == "login_required"
+                return
+            if answer.status == 200:
+                # The "Log out?" page: only for a live session, and asking ends nothing.
+                assert browser is not None
+                assert answer.content_type.startswith("text/html")
+                if sent.method != "HEAD":
+                    assert re.search(rb'<form method="post" action="' + re.escape(server.url.encode()) + rb'/oauth2/end_session">',
+                                     answer.body), answer.body[:300]
+                    names = set(re.findall(rb'<input type="hidden" name="([^"]*)"', answer.body))
+                    assert names <= {b"id_token_hint", b"post_logout_redirect_uri", b"state", b"client_id"}, names
+                assert "code" in Flow(server.url, browser).login(prompt="none")
+                return
+            assert answer.status == 400 and answer.content_type.startswith("text/plain"), answer.status
+        finally:
+            if browser is not None:
+                browser.close()
 
     run()
     assert_healthy(server)
@@ -785,16 +891,29 @@ def teaching_request(draw: st.DrawFn) -> Sent:
 
 def test_teaching_api(teaching_server: RunningServer) -> None:
     @FUZZ
-    @given(sent=teaching_request())
+    @given(sent=teaching_request(), origin=ORIGINS)
     # Found by this test (500s, fixed): JSON nested too deep; `since` that isdigit() but not int().
-    @example(sent=Sent("POST", "/_mock/clock", headers=[(b"Content-Type", b"application/json")], body=b"[" * 5000 + b"]" * 5000))
-    @example(sent=Sent("GET", "/_mock/exchanges", query=b"since=%C2%B2"))
-    def run(sent: Sent) -> None:
+    @example(sent=Sent("POST", "/_mock/clock", headers=[(b"Content-Type", b"application/json")], body=b"[" * 5000 + b"]" * 5000),
+             origin=None)
+    @example(sent=Sent("GET", "/_mock/exchanges", query=b"since=%C2%B2"), origin=None)
+    # A cross-site reset, and one whose Origin is the mock's own (allowed).
+    @example(sent=Sent("POST", "/_mock/reset"), origin=b"https://evil.example")
+    @example(sent=Sent("POST", "/_mock/reset"), origin="SELF")
+    def run(sent: Sent, origin: bytes | str | None) -> None:
+        sent = fresh(sent)
+        if origin is not None:
+            sent.headers.insert(0, (b"Origin", origin_header(teaching_server, origin)))
         answer = send(teaching_server.port, sent)
         if not app_answered(answer, sent):
             return
         allowed = TEACHING[sent.path]
         if wrong_method(answer, sent, allowed):
+            return
+        # A change sent with another site's Origin is refused before anything is read.
+        foreign = sent.method not in ("GET", "HEAD") and foreign_origin(teaching_server, sent)
+        if foreign:
+            assert answer.status == 403, answer.status
+            assert answer.json()["error"] == "access_denied"
             return
         assert answer.status in (200, 201, 400, 404), answer.status
         if sent.method != "HEAD":

@@ -135,6 +135,44 @@ def test_prompt_none_with_a_session_answers_a_code(idp: RunningServer, flow: Flo
     assert flow.exchange(params["code"]).status_code == 200
 
 
+def bobs_tokens(idp: RunningServer) -> dict[str, str]:
+    """The tokens of another user, got in another browser."""
+    with requests.Session() as other:
+        return Flow(idp.url, other).tokens(email="bob@example.com", password="bob123")
+
+
+def test_prompt_none_with_a_hint_for_another_user_is_login_required(idp: RunningServer, flow: Flow) -> None:
+    flow.tokens()  # alice is logged in here
+    params = callback(flow.authorize(prompt="none", id_token_hint=bobs_tokens(idp)["id_token"]))
+    assert params["error"] == "login_required"
+    assert params["state"] == flow.last["state"]
+    assert "code" not in params
+    assert "code" in callback(flow.authorize(prompt="none"))  # alice's session is untouched
+
+
+def test_prompt_none_with_a_hint_for_the_logged_in_user_answers_a_code(idp: RunningServer, flow: Flow) -> None:
+    tokens = flow.tokens()
+    advance_clock(idp.url, 600)  # an expired ID token is still a good hint
+    params = callback(flow.authorize(prompt="none", id_token_hint=tokens["id_token"]))
+    assert "error" not in params and "code" in params
+
+
+def test_a_hint_for_another_user_forces_the_login_form(idp: RunningServer, flow: Flow) -> None:
+    flow.tokens()
+    started = flow.authorize(id_token_hint=bobs_tokens(idp)["id_token"])
+    assert goes_to_login(idp, started)
+    tokens = flow.exchange(callback(flow.submit_login(started, "bob@example.com", "bob123"))["code"]).json()
+    assert jwt.decode(tokens["id_token"], options={"verify_signature": False})["email"] == "bob@example.com"
+
+
+@pytest.mark.parametrize("hint", ["garbage", "a.b.c", ""])
+def test_a_hint_that_is_no_id_token_keeps_single_sign_on(idp: RunningServer, flow: Flow, hint: str) -> None:
+    flow.tokens()
+    # Bob's access token (typ at+jwt) is no ID token: no hint for another user either.
+    for unusable in (hint, bobs_tokens(idp)["access_token"]):
+        assert "code" in callback(flow.authorize(prompt="none", id_token_hint=unusable))
+
+
 def test_session_expires_after_52_weeks(idp: RunningServer, flow: Flow) -> None:
     flow.tokens()
     advance_clock(idp.url, 52 * 7 * 86400 + 1)
@@ -165,17 +203,24 @@ def test_session_cookie_attributes(idp: RunningServer, flow: Flow) -> None:
     assert cookie.has_nonstandard_attr("HttpOnly")
 
 
-def test_session_cookie_is_secure_behind_an_https_issuer() -> None:
+def test_browser_and_session_cookies_are_secure_behind_an_https_issuer() -> None:
     with serve(port=0, issuer="https://auth.example.test") as running, requests.Session() as browser:
         direct = f"http://127.0.0.1:{running.port}"
         flow = Flow(direct, browser)
         started = flow.authorize()
+        assert started.headers["set-cookie"].startswith("mock_idp_browser=")
+        assert "secure" in [a.strip().lower() for a in started.headers["set-cookie"].split(";")]
+        # A Secure cookie is not sent over this plain-http shortcut: send it as a browser at
+        # https://auth.example.test would.
+        cookie = {"Cookie": "mock_idp_browser=" + started.cookies["mock_idp_browser"]}
         login = started.headers["location"].replace("https://auth.example.test", direct)
-        page = browser.get(login)
+        page = browser.get(login, headers=cookie)
         login_request = re.search(r'name="login_request" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
         answer = browser.post(direct + "/login", data={"login_request": login_request, "email": "alice@example.com",
-                                                      "password": "alice123"}, allow_redirects=False)
-    assert answer.status_code == 303
+                                                      "password": "alice123"},
+                              headers={**cookie, "Origin": "https://auth.example.test"}, allow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["set-cookie"].startswith(COOKIE + "=")
     assert "secure" in [a.strip().lower() for a in answer.headers["set-cookie"].split(";")]
 
 

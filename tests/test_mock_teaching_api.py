@@ -405,3 +405,67 @@ def test_bad_user_bodies_are_400(idp: RunningServer, body: Any) -> None:
                                               ("POST", "/_mock/exchanges")])
 def test_teaching_api_wrong_method_is_405(idp: RunningServer, method: str, path: str) -> None:
     assert requests.request(method, idp.url + path).status_code == 405
+
+
+# -- requests from other sites
+
+CROSS_SITE = [{"Origin": "https://evil.example"}, {"Origin": "null"}, {"Origin": "http://localhost:3000"},
+              {"Sec-Fetch-Site": "cross-site"}]
+CHANGES = [
+    ("POST", "/_mock/reset", None),
+    ("POST", "/_mock/users", {"email": "mallory@example.com", "password": "mallory1"}),
+    ("DELETE", "/_mock/users/alice@example.com", None),
+    ("POST", "/_mock/clients", {"client_id": "evil", "client_secret": "s", "redirect_uris": ["https://evil.example/cb"]}),
+    ("DELETE", "/_mock/clients/mock-client", None),
+    ("POST", "/_mock/clock", {"advance": 3600}),
+    ("DELETE", "/_mock/exchanges", None),
+]
+
+
+def teaching_state(idp: RunningServer) -> dict[str, Any]:
+    """Everything the teaching API can change, as it reads back."""
+    return {
+        "users": requests.get(idp.url + "/_mock/users").json(),
+        "clients": requests.get(idp.url + "/_mock/clients").json(),
+        "offset": requests.get(idp.url + "/_mock/clock").json()["offset"],
+        "exchanges": exchanges(idp),
+    }
+
+
+@pytest.mark.parametrize("headers", CROSS_SITE)
+@pytest.mark.parametrize(("method", "path", "body"), CHANGES)
+def test_cross_site_changes_are_403_and_change_nothing(idp: RunningServer, flow: Flow, method: str, path: str,
+                                                       body: Any, headers: dict[str, str]) -> None:
+    # A page on another site (a form POST, a fetch) must not reset the mock or add a user
+    # whose password it knows: the teaching API listens on localhost for anyone's browser.
+    tokens = flow.tokens()
+    before = teaching_state(idp)
+    response = requests.request(method, idp.url + path, json=body, headers=headers)
+    assert response.status_code == 403, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["error"] == "access_denied"
+    assert teaching_state(idp) == before
+    assert "code" in callback(flow.authorize(prompt="none"))  # the session survived (no reset)
+    assert userinfo(idp.url, tokens["access_token"]).status_code == 200
+
+
+def test_a_cross_site_form_post_cannot_add_a_user(idp: RunningServer) -> None:
+    # What evil.example's auto-submitting form would send (text/plain can carry a JSON body).
+    response = requests.post(idp.url + "/_mock/users", data='{"email": "mallory@example.com", "password": "x1"}',
+                             headers={"Content-Type": "text/plain", "Origin": "https://evil.example",
+                                      "Sec-Fetch-Site": "cross-site"})
+    assert response.status_code == 403
+    emails = [u["email"] for u in requests.get(idp.url + "/_mock/users").json()["users"]]
+    assert emails == ["alice@example.com", "bob@example.com"]
+
+
+def test_same_origin_changes_and_cross_site_reads_are_allowed(idp: RunningServer) -> None:
+    same = {"Origin": idp.url, "Sec-Fetch-Site": "same-origin"}
+    added = requests.post(idp.url + "/_mock/users", json={"email": "carol@example.com", "password": "carol123"},
+                          headers=same)
+    assert added.status_code == 201, added.text
+    assert requests.post(idp.url + "/_mock/clock", json={"advance": 5}, headers=same).json()["offset"] == 5
+    # Reading is not refused (the API sends no CORS headers, so another site cannot read it anyway).
+    read = requests.get(idp.url + "/_mock/users", headers={"Origin": "https://evil.example"})
+    assert read.status_code == 200 and "access-control-allow-origin" not in read.headers
+    assert requests.post(idp.url + "/_mock/reset", headers=same).status_code == 200

@@ -125,10 +125,29 @@ def test_wrong_client_secret_is_invalid_request(flow: Flow, secret: str) -> None
     assert_exchange_works(flow, code)
 
 
-def test_wrong_secret_is_checked_before_the_code(flow: Flow) -> None:
-    # A deliberate choice: the client authenticates before anything about the code is looked at.
-    assert_token_error(flow.exchange("no-such-code", client_secret="wrong"), "invalid_request",
-                       "invalid client secret")
+def test_checks_run_in_authgears_order_with_the_wrong_secret_last(flow: Flow) -> None:
+    # Authgear's order (shared/authgear-wire.md, "Token endpoint"): the request's shape, the
+    # code, its redirect URI, PKCE, and only then the client secret. Each request below has
+    # every later mistake too, so that only the order decides which error comes back.
+    spa = {"client_id": "mock-spa", "client_secret": None}
+    assert_token_error(flow.exchange(None, client_secret="wrong", code_verifier="bad"), "invalid_request",
+                       "code is required")
+    assert_token_error(flow.exchange(None, code_verifier=None, **spa), "invalid_request", "code is required")
+    # Before the code is looked up: a public client without a verifier, a confidential one without a secret.
+    assert_token_error(flow.exchange("no-such-code", code_verifier=None, **spa), "invalid_request",
+                       "PKCE code verifier is required")
+    assert_token_error(flow.exchange("no-such-code", client_secret=None, code_verifier="bad"), "invalid_client",
+                       "client secret is required")
+    # The code before the secret: an unknown code with a wrong secret is invalid_grant.
+    assert_token_error(flow.exchange("no-such-code", client_secret="wrong"), "invalid_grant",
+                       "invalid authorization code")
+    code = code_for(flow)
+    assert_token_error(flow.exchange(code, redirect_uri=OTHER_REDIRECT_URI, code_verifier="a" * 43,
+                                     client_secret="wrong"), "invalid_request", "invalid redirect URI")
+    assert_token_error(flow.exchange(code, code_verifier="a" * 43, client_secret="wrong"), "invalid_grant",
+                       "invalid code verifier")
+    assert_token_error(flow.exchange(code, client_secret="wrong"), "invalid_request", "invalid client secret")
+    assert_exchange_works(flow, code)  # every check ran before the code would be consumed
 
 
 @pytest.mark.parametrize("code", ["no-such-code", "A" * 32, "é", "x" * 2000])
@@ -219,6 +238,15 @@ def test_verifier_of_the_boundary_lengths_works(flow: Flow, length: int) -> None
     assert_exchange_works(flow, code, code_verifier=verifier)
 
 
+@pytest.mark.parametrize("challenge", ["é" * 43, "☃" * 43, "A" * 42 + "é", "\u00a0" * 43])
+def test_non_ascii_code_challenge_is_invalid_grant_not_a_500(flow: Flow, challenge: str) -> None:
+    # Authorize stores any challenge; the exchange compares it with the verifier's hash as
+    # bytes (comparing non-ASCII str with hmac.compare_digest raises TypeError: a 500).
+    code = code_for(flow, code_challenge=challenge)
+    assert_token_error(flow.exchange(code), "invalid_grant", "invalid code verifier")
+    assert_token_error(flow.exchange(code, code_verifier="é" * 43), "invalid_grant", "invalid code verifier")
+
+
 def test_verifier_without_a_challenge_is_invalid_grant(flow: Flow) -> None:
     # A deliberate choice: a verifier with no stored challenge is a PKCE downgrade (RFC 9700 §2.1.1).
     code = code_for(flow, code_challenge=None, code_challenge_method=None)
@@ -228,10 +256,15 @@ def test_verifier_without_a_challenge_is_invalid_grant(flow: Flow) -> None:
     assert_exchange_works(flow, code, code_verifier=None)
 
 
-def test_public_client_exchanges_with_pkce_and_no_secret(idp: RunningServer, flow: Flow) -> None:
+@pytest.mark.parametrize("verifier", [None, ""])
+def test_public_client_without_a_verifier_is_invalid_request_then_exchanges_with_pkce_and_no_secret(
+        idp: RunningServer, flow: Flow, verifier: str | None) -> None:
     code = code_for(flow, client_id="mock-spa")
-    assert_token_error(flow.exchange(code, client_id="mock-spa", client_secret=None, code_verifier=None),
-                       "invalid_grant")
+    # Authgear checks this before the code: invalid_request, not invalid_grant; the code is kept.
+    assert_token_error(flow.exchange(code, client_id="mock-spa", client_secret=None, code_verifier=verifier),
+                       "invalid_request", "PKCE code verifier is required")
+    assert_token_error(flow.exchange(code, client_id="mock-spa", client_secret=None, code_verifier="a" * 43),
+                       "invalid_grant", "invalid code verifier")
     tokens = assert_exchange_works(flow, code, client_id="mock-spa", client_secret=None)
     claims = verify_jwt(idp.url, tokens["id_token"], "mock-spa", "JWT")
     assert claims["aud"] == ["mock-spa"]
