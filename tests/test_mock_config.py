@@ -228,6 +228,26 @@ def test_from_dict_rejects_what_a_file_would(tmp_path: Path) -> None:
         MockConfig.from_dict(None)
 
 
+def test_claims_nested_too_deep_are_refused_before_anything_is_stored() -> None:
+    deep: dict = {}
+    for _ in range(600):
+        deep = {"a": deep}
+    with pytest.raises(ConfigError, match="nests deeper"):
+        MockConfig.from_dict({"users": [{"email": "d@example.com", "password": "p", "custom_attributes": deep}]})
+
+
+def test_claims_nested_too_deep_at_the_teaching_api_are_400_and_not_stored(idp: RunningServer) -> None:
+    deep: dict = {}
+    for _ in range(600):
+        deep = {"a": deep}
+    answer = requests.post(idp.url + "/_mock/users",
+                           json={"email": "d@example.com", "password": "p", "custom_attributes": deep})
+    assert answer.status_code == 400 and "nests deeper" in answer.json()["error_description"]
+    users = requests.get(idp.url + "/_mock/users")
+    assert users.status_code == 200
+    assert "d@example.com" not in [u["email"] for u in users.json()["users"]]
+
+
 # -- the command line
 
 def free_port() -> int:
