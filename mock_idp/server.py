@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import uvicorn
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from .app import create_app
 from .config import MockConfig
@@ -27,7 +27,7 @@ _registry_lock = threading.Lock()
 class RunningServer:
     """A server running in this process: `url`, `app`, `ctx` (store, log), `stop()`."""
 
-    def __init__(self, app: Starlette, url: str, sock: socket.socket, server: uvicorn.Server, thread: threading.Thread) -> None:
+    def __init__(self, app: ASGIApp, url: str, sock: socket.socket, server: uvicorn.Server, thread: threading.Thread) -> None:
         self.app = app
         self.url = url
         self.sock = sock
@@ -83,10 +83,13 @@ def origin(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def serve_app(app: Starlette, sock: socket.socket, url: str, timeout: float = 10.0) -> RunningServer:
-    """Serves any ASGI app on a bound socket in a daemon thread; returns once it accepts connections."""
+def serve_app(app: ASGIApp, sock: socket.socket, url: str, timeout: float = 10.0) -> RunningServer:
+    """Serves any ASGI app on a bound socket in a daemon thread; returns once it accepts connections.
+    (The walkthrough, the notebooks' callback listener and their protected API use it too.)"""
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, log_level="critical", access_log=False, lifespan="off")
+    # A browser's idle keep-alive connection must not hold up stop(): 2 s of grace at most.
+    config = uvicorn.Config(app, log_config=None, log_level="critical", access_log=False, lifespan="off",
+                            timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"uvicorn:{port}")
     thread.start()
