@@ -6,6 +6,8 @@ the walkthrough and the learner's browser all talk to the same authorization ser
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -40,6 +42,9 @@ def start_mock() -> subprocess.Popen | None:
 
 
 def main() -> None:
+    # A SIGTERM (a closed terminal, `timeout`, a process manager) ends us through `finally`,
+    # so the mock we started does not stay behind on port 4000.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -51,16 +56,17 @@ def main() -> None:
         print(f"Using the Authgear project at {settings.endpoint} (from .env)")
     notebooks = ROOT / "notebooks"
     try:
-        subprocess.run(
-            [sys.executable, "-m", "jupyter", "lab", "--notebook-dir", str(notebooks if notebooks.is_dir() else ROOT)],
-            cwd=ROOT,
-        )
+        command = [sys.executable, "-m", "jupyter", "lab", "--notebook-dir", str(notebooks)]
+        if os.geteuid() == 0:
+            command.append("--allow-root")  # containers and workshop VMs often run as root
+        subprocess.run(command, cwd=ROOT)
     except KeyboardInterrupt:
         pass
     finally:
         if mock is not None:
             mock.terminate()
             mock.wait(timeout=10)
+            print("Stopped the mock.")
 
 
 if __name__ == "__main__":
