@@ -11,14 +11,18 @@ from mock_idp import RunningServer, serve
 from tests.flow import Flow
 
 
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    """One mock for each test module, on a free port of 127.0.0.1 (starting one per test is slow)."""
+    with serve(port=0) as running:
+        yield running
+
+
 @pytest.fixture
-def idp() -> Iterator[RunningServer]:
-    """A mock of its own for each test, on a free port of 127.0.0.1."""
-    server = serve(port=0)
-    try:
-        yield server
-    finally:
-        server.stop()
+def idp(server: RunningServer) -> RunningServer:
+    """The module's mock, reset to its starting state (sessions, codes, tokens, clock, log, config)."""
+    requests.post(server.url + "/_mock/reset", timeout=10).raise_for_status()
+    return server
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import urllib.parse
 import warnings
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -28,19 +27,10 @@ with warnings.catch_warnings():
     from authlib.jose import JsonWebKey, jwt
     from authlib.jose.errors import BadSignatureError, InvalidClaimError
 
-from mock_idp import RunningServer, serve
+from mock_idp import RunningServer
 from tests.flow import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI
 
 SCOPE = "openid offline_access email profile"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    running = serve(port=0)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -9,32 +9,14 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Iterator
 
 import pytest
 import requests
 
-from mock_idp import RunningServer, serve
+from mock_idp import RunningServer
 from tests.flow import CLIENT_ID, REDIRECT_URI, Flow, add_client, advance_clock, callback, pkce_pair
 
 STATE = "xyz-state-123"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    """One server for the module (starting and stopping one per test is slow)."""
-    running = serve(port=0)
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture
-def idp(server: RunningServer) -> RunningServer:
-    """Overrides conftest's: the module's server, reset to its starting state for each test."""
-    requests.post(server.url + "/_mock/reset").raise_for_status()
-    return server
 
 
 def authorize(issuer: str, **overrides: str | None) -> requests.Response:

@@ -5,31 +5,16 @@ single-use things (codes, rotated refresh tokens) are used once even when raced.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
 import requests
 
-from mock_idp import RunningServer, serve
+from mock_idp import RunningServer
 from tests.flow import REDIRECT_URI, Flow, add_client, refresh, userinfo, verify_jwt
 
 FLOWS = 32
 USERS = [("alice@example.com", "alice123"), ("bob@example.com", "bob123")]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    with serve(port=0) as running:
-        yield running
-
-
-@pytest.fixture
-def idp(server: RunningServer) -> RunningServer:
-    """Overrides conftest's: the module's server, reset to its starting state for each test."""
-    requests.post(server.url + "/_mock/reset").raise_for_status()
-    return server
 
 
 def one_flow(issuer: str, index: int) -> dict[str, Any]:

@@ -6,7 +6,6 @@ Reference: shared/authgear-wire.md, "Endpoints" and "Discovery document".
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -14,16 +13,6 @@ import requests
 from mock_idp import RunningServer, serve
 
 WELL_KNOWN = ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    """Nothing here changes the mock's state: one server for the module."""
-    running = serve(port=0)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 @pytest.mark.parametrize("path", WELL_KNOWN)

@@ -33,7 +33,7 @@ import socket
 import sys
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 import pytest
@@ -441,15 +441,6 @@ def short_gil_switch_interval() -> Iterator[None]:
         yield
     finally:
         sys.setswitchinterval(before)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    running = serve(port=0)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def assert_healthy(server: RunningServer) -> None:

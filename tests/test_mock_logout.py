@@ -8,30 +8,16 @@ from __future__ import annotations
 import html
 import re
 import urllib.parse
-from collections.abc import Iterator
 
 import jwt
 import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from mock_idp import RunningServer, serve
+from mock_idp import RunningServer
 from tests.flow import CLIENT_ID, REDIRECT_URI, Flow, add_client, advance_clock, callback, refresh, userinfo
 
 COOKIE = "mock_idp_session"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    with serve(port=0) as running:
-        yield running
-
-
-@pytest.fixture
-def idp(server: RunningServer) -> RunningServer:
-    """Overrides conftest's: the module's server, reset to its starting state for each test."""
-    requests.post(server.url + "/_mock/reset").raise_for_status()
-    return server
 
 
 def end_session(flow: Flow, method: str = "GET", cookie: bool = True, **params: str) -> requests.Response:

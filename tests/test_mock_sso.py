@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import re
 import urllib.parse
-from collections.abc import Iterator
 
 import jwt
 import pytest
@@ -19,19 +18,6 @@ from mock_idp import RunningServer, serve
 from tests.flow import CLIENT_ID, REDIRECT_URI, Flow, advance_clock, callback, verify_jwt
 
 COOKIE = "mock_idp_session"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    with serve(port=0) as running:
-        yield running
-
-
-@pytest.fixture
-def idp(server: RunningServer) -> RunningServer:
-    """Overrides conftest's: the module's server, reset to its starting state for each test."""
-    requests.post(server.url + "/_mock/reset").raise_for_status()
-    return server
 
 
 def goes_to_login(idp: RunningServer, response: requests.Response) -> bool:

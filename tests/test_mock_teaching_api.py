@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from mock_idp import RunningServer, serve
+from mock_idp import RunningServer
 from tests.flow import (
     CLIENT_SECRET,
     REDIRECT_URI,
@@ -26,19 +25,6 @@ from tests.flow import (
     userinfo,
     verify_jwt,
 )
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    with serve(port=0) as running:
-        yield running
-
-
-@pytest.fixture
-def idp(server: RunningServer) -> RunningServer:
-    """Overrides conftest's: the module's server, reset to its starting state for each test."""
-    requests.post(server.url + "/_mock/reset").raise_for_status()
-    return server
 
 
 def exchanges(idp: RunningServer, since: int = 0) -> list[dict[str, Any]]:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import base64
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from mock_idp import RunningServer, serve
+from mock_idp import RunningServer
 from tests.flow import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -36,20 +35,6 @@ OTHER_REDIRECT_URI = "http://localhost:3001/auth-redirect"  # mock-client's seco
 REFRESH_TOKEN = re.compile(r"([0-9a-f-]{36})\.[A-Za-z0-9]{32}")
 ALICE_SUB = str(uuid.uuid5(uuid.NAMESPACE_URL, "mock-idp:user:alice@example.com"))
 AUTHGEAR = "https://authgear.com/claims/user/"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    with serve(port=0) as running:
-        yield running
-
-
-@pytest.fixture
-def idp(server: RunningServer) -> RunningServer:
-    """Overrides conftest's: one server for the module, reset to its starting state per test
-    (sessions, codes, grants, clock, runtime clients and users), which is quicker."""
-    requests.post(server.url + "/_mock/reset").raise_for_status()
-    return server
 
 
 def post_token(issuer: str, data: dict[str, Any] | None = None, **kwargs: Any) -> requests.Response:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import jwt
@@ -22,19 +21,6 @@ from tests.flow import Flow, advance_clock, jwks, userinfo
 
 INVALID_SESSION = 'Bearer error="invalid_grant", error_description="invalid session"'
 AUTHGEAR = "https://authgear.com/claims/user/"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    with serve(port=0) as running:
-        yield running
-
-
-@pytest.fixture
-def idp(server: RunningServer) -> RunningServer:
-    """Overrides conftest's: the module's server, reset to its starting state for each test."""
-    requests.post(server.url + "/_mock/reset").raise_for_status()
-    return server
 
 
 def assert_invalid_session(response: requests.Response) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import math
 import secrets
 import urllib.parse
 from typing import Any
