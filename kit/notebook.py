@@ -183,15 +183,21 @@ class PendingLogin:
         self.landed: list[str] = []
         self.event = threading.Event()
 
+    def instruction(self) -> str:
+        return "Open this link in your browser and " + ("press Cancel:" if self.press == "cancel" else "log in:")
+
+    def unattended_note(self) -> str:
+        assert self.credentials is not None
+        doing = "pressing Cancel" if self.press == "cancel" else f"logging in as {self.credentials[0]}"
+        return f"(Running unattended: the notebook makes the browser's requests itself, {doing}.)"
+
     def show_link(self) -> None:
-        action = "press Cancel" if self.press == "cancel" else "log in"
-        print("Open this link in your browser and", action + ":")
+        print(self.instruction())
         print()
         print(self.url)
         if self.credentials is not None:
             print()
-            doing = "pressing Cancel" if self.press == "cancel" else f"logging in as {self.credentials[0]}"
-            print(f"(Running unattended: the notebook makes the browser's requests itself, {doing}.)")
+            print(self.unattended_note())
         elif self.listen:
             self._start_listener()
             print()
@@ -470,20 +476,11 @@ class PendingLogout(PendingLogin):
     the browser, not in the app) and lands on the post_logout_redirect_uri. `callback()`
     returns the URL it landed on, as for a login."""
 
-    def show_link(self) -> None:
-        print("Open this link in your browser to log out of Authgear:")
-        print()
-        print(self.url)
-        if self.credentials is not None:
-            print()
-            print("(Running unattended: the notebook makes the browser's requests itself, with its cookie.)")
-        elif self.listen:
-            self._start_listener()
-            print()
-            print(f"The notebook is listening at {self.settings.redirect_url} to catch where you land.")
-        else:
-            print()
-            print("Then copy the whole URL you land on (even if the page does not load) and paste it below.")
+    def instruction(self) -> str:
+        return "Open this link in your browser to log out of Authgear:"
+
+    def unattended_note(self) -> str:
+        return "(Running unattended: the notebook makes the browser's requests itself, with its cookie.)"
 
 
 def logout_in_browser(settings: Settings, end_session_url: str, post_logout_redirect_uri: str) -> PendingLogin:
