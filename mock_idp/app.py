@@ -35,7 +35,8 @@ def create_app(issuer: str, config: MockConfig | None = None, key: SigningKey | 
     def page_error(description: str) -> Response:
         return error_page("invalid_request", description)
 
-    def token_error(description: str) -> Response:
+    def json_request_error(description: str) -> Response:
+        # RFC 6749 §5.2 (token endpoint) and RFC 6750 §3.1 (userinfo): unreadable is invalid_request.
         return json_error("invalid_request", description)
 
     def revoke_error(description: str) -> Response:
@@ -52,17 +53,14 @@ def create_app(issuer: str, config: MockConfig | None = None, key: SigningKey | 
 
         return endpoint
 
-    def bearer_error(description: str) -> Response:
-        return json_error("invalid_request", description)
-
     routes = [
         Route("/.well-known/openid-configuration", plain(discovery.openid_configuration), methods=["GET"]),
         Route("/.well-known/oauth-authorization-server", plain(discovery.openid_configuration), methods=["GET"]),
         Route("/oauth2/jwks", plain(discovery.jwks), methods=["GET"]),
         Route("/oauth2/authorize", logged(ctx, authorize.authorize, page_error), methods=["GET", "POST"]),
         Route("/login", logged(ctx, authorize.login_page, page_error), methods=["GET", "POST"]),
-        Route("/oauth2/token", logged(ctx, token.token, token_error), methods=["POST"]),
-        Route("/oauth2/userinfo", logged(ctx, userinfo.userinfo, bearer_error), methods=["GET", "POST"]),
+        Route("/oauth2/token", logged(ctx, token.token, json_request_error), methods=["POST"]),
+        Route("/oauth2/userinfo", logged(ctx, userinfo.userinfo, json_request_error), methods=["GET", "POST"]),
         Route("/oauth2/end_session", logged(ctx, logout.end_session, page_error), methods=["GET", "POST"]),
         Route("/oauth2/revoke", logged(ctx, logout.revoke, revoke_error), methods=["POST"]),
         Route("/settings", plain(logout.settings_page), methods=["GET"]),
