@@ -18,6 +18,8 @@ from typing import Any
 
 import requests
 
+from mock_idp.exchanges import shorten
+
 from .settings import Settings, ensure_mock, load_settings
 
 TIMEOUT = 10  # seconds, for every request a helper makes: nothing hangs in front of a room
@@ -34,8 +36,9 @@ BROWSER = requests.Session()
 
 
 def short(value: str, keep: int = 8) -> str:
-    """The first characters of a secret, enough to recognise it: 'eyJhbGci…'."""
-    return value if len(value) <= keep + 2 else value[:keep] + "…"
+    """The first characters of a secret, enough to recognise it: 'eyJhbGci…'; never a short
+    secret whole (the same rule as the mock's exchange log)."""
+    return shorten(value, keep)
 
 
 def shorten_fields(fields: Any) -> Any:

@@ -16,6 +16,8 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
+from mock_idp.exchanges import shorten
+
 # kind → (notebook file, what the notebook teaches)
 NOTEBOOKS: dict[str, tuple[str, str]] = {
     "setup": ("01-setup.ipynb", "Setup: the client, its secret and its redirect URI"),
@@ -59,8 +61,9 @@ def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
 
 
 def short(value: str, keep: int = 8) -> str:
-    """The first characters of a secret, enough to recognise it: 'eyJhbGci…'."""
-    return value if len(value) <= keep + 2 else value[:keep] + "…"
+    """The first characters of a secret, enough to recognise it: 'eyJhbGci…'; never a short
+    secret whole (the same rule as the mock's exchange log and the notebooks)."""
+    return shorten(value, keep)
 
 
 def shorten_fields(value: Any) -> Any:
