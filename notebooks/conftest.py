@@ -22,7 +22,6 @@ see these variables. Do not run the notebooks in parallel (pytest-xdist): they s
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import pytest
 import requests
 
 from kit.settings import MOCK_CLIENT_ID, MOCK_ENDPOINT
+from mock_idp.server import port_in_use
 
 KERNEL_ENV = {
     "KIT_AUTOLOGIN": "1",  # the browser step without a person: alice@example.com / alice123
@@ -56,19 +56,11 @@ def _is_notebook_about_to_start(item: pytest.Item) -> bool:
     return item.path.suffix == ".ipynb" and getattr(item.parent, "kernel", "n/a") is None
 
 
-def _port_in_use(port: int) -> bool:
-    for host in ("127.0.0.1", "::1"):
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return True
-        except OSError:
-            continue
-    return False
 
 
 def _prepare_mock() -> str | None:
     """Makes :4000 ready for a notebook; returns why it cannot be, or None."""
-    if not _port_in_use(MOCK_PORT):
+    if not port_in_use(MOCK_PORT):
         return None  # the notebook's kernel starts a fresh mock
     try:
         index = requests.get(MOCK_ENDPOINT + "/_mock/", timeout=2).json()

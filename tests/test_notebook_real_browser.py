@@ -29,13 +29,14 @@ import json
 import os
 import queue
 import re
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from mock_idp.server import port_in_use
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -56,14 +57,6 @@ pytestmark = [
 ]
 
 
-def port_in_use(port: int) -> bool:
-    for host in ("127.0.0.1", "::1"):
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return True
-        except OSError:
-            continue
-    return False
 
 
 def wait_ports_free(*ports: int, timeout: float = 10) -> list[int]:

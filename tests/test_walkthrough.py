@@ -903,44 +903,10 @@ def test_id_token_after_refresh_must_match_the_first_and_several_audiences_need_
             check(claims, nonce="n1")
 
 
-class Capture:
-    """A listening socket that records whether anyone connects (and what they send)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.received: list[bytes] = []
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (socket.timeout, OSError):
-                continue
-            with conn:
-                conn.settimeout(2)
-                try:
-                    self.received.append(conn.recv(65536))
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
-                except OSError:
-                    pass
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.thread.join(5)
-        self.sock.close()
-
-
 def test_the_api_call_goes_to_the_configured_origin_whatever_the_host_header(
         stack: Stack, browser: requests.Session) -> None:
     home = log_in(browser, stack)
-    evil = Capture()
+    evil = FakeProvider(json_answer(b"{}"))
     try:
         # (The cookie by hand: requests would match the jar against the Host header.)
         answer = requests.post(stack.base + "/call-api", data={"csrf_token": csrf(home)}, allow_redirects=False,
@@ -949,7 +915,7 @@ def test_the_api_call_goes_to_the_configured_origin_whatever_the_host_header(
         assert answer.status_code == 303
     finally:
         evil.stop()
-    assert evil.received == [], "the access token went to the host the Host header named"
+    assert evil.heads == [], "the access token went to the host the Host header named"
     page = browser.get(stack.base + "/", timeout=10)
     assert 'The protected API answered <span class="badge status s2">200</span>' in page.text
     api_steps = [s for s in stack.only_session().steps if s.kind == "api"]
@@ -1007,7 +973,9 @@ class FakeProvider:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
         self.sock.settimeout(0.2)
-        self.url = f"http://localhost:{self.sock.getsockname()[1]}"
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://localhost:{self.port}"
+        self.heads: list[bytes] = []  # the request heads received, in order
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -1030,6 +998,7 @@ class FakeProvider:
                     if not chunk:
                         return
                     head += chunk
+                self.heads.append(head)
                 self.answer(conn, self.stopped)
             except OSError:
                 pass
