@@ -82,15 +82,11 @@ class OidcClient:
             "code_challenge": pkce_challenge(login.code_verifier),  # only this app can redeem the code
             "code_challenge_method": "S256",
         }
-        separator = "&" if "?" in metadata.authorization_endpoint else "?"
-        url = metadata.authorization_endpoint + separator + urllib.parse.urlencode(params)
         step = Step("authorize", "Send the browser to the authorization endpoint", actor="browser",
                     why="The app answers GET /login with a 303 redirect to this URL; your browser follows it and "
                         "Authgear shows its login page. Only the challenge travels: state, nonce and the PKCE "
                         "verifier stay in the app's server-side session.")
-        step.set_request("GET", url)
-        log.add(step)
-        return url
+        return browser_redirect(log, step, metadata.authorization_endpoint, params)
 
     # -- RFC 6749 §4.1.3 ------------------------------------------------------------------
     async def exchange_code(self, code: str, login: PendingLogin, log: StepLog) -> Tokens:
@@ -286,15 +282,19 @@ class OidcClient:
             "post_logout_redirect_uri": self.post_logout_redirect_uri,  # must be registered, exactly
             "state": state,
         }
-        separator = "&" if "?" in metadata.end_session_endpoint else "?"
-        url = metadata.end_session_endpoint + separator + urllib.parse.urlencode(params)
         step = Step("logout", "Log out at Authgear too (end_session)", actor="browser",
                     why="The app has dropped its own session and sends your browser here with a 303. Ending only "
                         "the app's session would leave Authgear's, and the next Login would be silent. Authgear "
                         "redirects back only to a registered post_logout_redirect_uri, with the state.")
-        step.set_request("GET", url)
-        log.add(step)
-        return url
+        return browser_redirect(log, step, metadata.end_session_endpoint, params)
+
+
+def browser_redirect(log: StepLog, step: Step, endpoint: str, params: dict[str, str]) -> str:
+    """The URL the app sends the browser to (303), recorded as the step the browser makes."""
+    url = endpoint + ("&" if "?" in endpoint else "?") + urllib.parse.urlencode(params)
+    step.set_request("GET", url)
+    log.add(step)
+    return url
 
 
 def new_logout_state() -> str:
