@@ -13,24 +13,14 @@ import sys
 import time
 from pathlib import Path
 
-import requests
-
-from kit.settings import MOCK_ENDPOINT, SettingsError, load_settings
+from kit.settings import MOCK_ENDPOINT, SettingsError, load_settings, mock_answers
 
 ROOT = Path(__file__).resolve().parent.parent
-MOCK_URL = MOCK_ENDPOINT
-
-
-def mock_answers() -> bool:
-    try:
-        return requests.get(MOCK_URL + "/.well-known/openid-configuration", timeout=1).ok
-    except requests.RequestException:
-        return False
 
 
 def start_mock() -> subprocess.Popen | None:
     if mock_answers():
-        print(f"Using the mock already running at {MOCK_URL}")
+        print(f"Using the mock already running at {MOCK_ENDPOINT}")
         return None
     mock = subprocess.Popen([sys.executable, "-m", "mock_idp"], cwd=ROOT, start_new_session=True)
     deadline = time.monotonic() + 15
