@@ -1,11 +1,11 @@
 # Two commands for a fresh machine (see README):
 #   make lab    set up, start the bundled mock and JupyterLab on the notebooks
-#   make test   set up (including a browser for the end-to-end tests) and run every test
+#   make test   set up (including a browser and the npm packages for the end-to-end tests) and run every test
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: lab test setup browser bench mock walkthrough
+.PHONY: lab test setup browser test-tools bench mock walkthrough
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ setup: $(VENV)/.installed
 browser:
 	@bash scripts/install-browser.sh
 
+# The npm packages the browser tests load (pinned, into .test-tools/): never fetched by pytest itself.
+test-tools:
+	@bash scripts/install-test-tools.sh
+
 lab: setup
 	$(PY) scripts/lab.py
 
@@ -27,7 +31,7 @@ mock: setup
 walkthrough: setup
 	$(PY) -m walkthrough
 
-test: setup browser
+test: setup browser test-tools
 	$(PY) -m pytest
 
 bench: setup

@@ -2,17 +2,15 @@
 diagram parses. nbval never looks at Markdown, so this is the only check they get.
 
 The parser is Mermaid's own, in the version JupyterLab 4.6 renders with, run in Debian's chromium
-through Playwright: `npm install mermaid@<version>` once into pytest's cache directory
-(.pytest_cache, git-ignored), then `await mermaid.parse(text)` in a page that loaded
-dist/mermaid.min.js from disk. No network once installed; skipped, with the reason, when npm or
-chromium is missing.
+through Playwright: `await mermaid.parse(text)` in a page that loaded dist/mermaid.min.js from
+disk. `make test` installs that version into .test-tools/ (scripts/install-test-tools.sh) before
+pytest starts; the test never runs npm and fails, saying so, when the file is not there. Skipped,
+with the reason, when chromium is missing.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +20,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 MERMAID_VERSION = "11.16.1"  # the version bundled with JupyterLab 4.6 (pyproject: jupyterlab>=4.1)
+# Where scripts/install-test-tools.sh puts it (the same version is pinned there).
+MERMAID_JS = ROOT / ".test-tools" / f"mermaid@{MERMAID_VERSION}" / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -41,27 +41,11 @@ def diagrams(path: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def mermaid_js(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cache = getattr(request.config, "cache", None)
-    base = cache.mkdir("mermaid") if cache is not None else tmp_path_factory.mktemp("mermaid")
-    prefix = Path(base) / MERMAID_VERSION
-    script = prefix / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
-    if script.is_file():
-        return script
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.skip("npm is not installed, so Mermaid's parser cannot be fetched to check the diagrams")
-    try:
-        subprocess.run(
-            [npm, "install", "--prefix", str(prefix), "--no-save", "--no-audit", "--no-fund", "--ignore-scripts",
-             "--loglevel=error", f"mermaid@{MERMAID_VERSION}"],
-            check=True, capture_output=True, text=True, timeout=600,
-        )
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
-        output = (getattr(error, "stderr", None) or str(error)).strip()[-500:]
-        pytest.skip(f"npm could not install mermaid@{MERMAID_VERSION} (no registry access?): {output}")
-    assert script.is_file(), f"npm installed mermaid but {script} is missing: has the package layout changed?"
-    return script
+def mermaid_js() -> Path:
+    if not MERMAID_JS.is_file():
+        pytest.fail(f"{MERMAID_JS.relative_to(ROOT)} is missing: run `make test` (or `bash scripts/install-test-tools.sh`), "
+                    f"which installs mermaid@{MERMAID_VERSION} from npm before the tests", pytrace=False)
+    return MERMAID_JS
 
 
 @pytest.fixture(scope="module")
