@@ -2,6 +2,11 @@
 
 One lock guards it all: the server runs its handlers on one event loop, but notebooks and
 tests may also call the Python API (advance the clock, reset) from another thread.
+
+Nothing grows without bound: each kind of state is an `ExpiringMap` (expiring.py) that
+forgets an entry when it can no longer be used, by the mock's clock (so `advance_clock`
+expires it too), and holds at most a fixed number, dropping the oldest first. A request that
+would make a stored entry large is refused instead (`check_request_size`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,11 @@ import time
 import uuid
 from typing import Any
 
-from .config import CODE_LIFETIME, LOGIN_REQUEST_LIFETIME, SESSION_LIFETIME, Client, MockConfig, User
+from .config import (
+    ACCESS_TOKEN_LIFETIME, CODE_LIFETIME, LOGIN_REQUEST_LIFETIME, SESSION_LIFETIME, Client, MockConfig, User,
+)
+from .expiring import ExpiringMap
+from .params import BadParameters
 
 ALPHANUMERIC = string.ascii_letters + string.digits
 
@@ -32,8 +41,46 @@ def random_alphanumeric(length: int) -> str:
 
 
 def digest(value: str) -> str:
-    """Codes and refresh-token secrets are stored hashed, as Authgear stores them."""
+    """Codes, refresh-token secrets and session cookies are stored hashed, as Authgear stores them."""
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+# A stored authorization request (a pending login, a code's nonce) holds at most this many
+# bytes of parameters, names and values together: what a GET can carry anyway (uvicorn's h11
+# refuses a request head over 16 KiB), so only a larger form POST is ever refused.
+MAX_REQUEST_SIZE = 16 * 1024
+
+
+def check_request_size(params: dict[str, str]) -> None:
+    """Raises BadParameters (the endpoints answer it with a 400 error page) when the
+    parameters are too large to be kept."""
+    size = sum(len(name.encode()) + len(value.encode()) for name, value in params.items())
+    if size > MAX_REQUEST_SIZE:
+        raise BadParameters(
+            f"the authorization request is too large: {size} bytes of parameters, at most {MAX_REQUEST_SIZE}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """How many of each kind the store keeps; past that the oldest is dropped first.
+
+    Far above what a classroom makes (a learner makes a few logins a minute, and pending
+    logins and codes expire within 20 and 5 minutes), yet the worst case stays bounded: a
+    pending login or a code holds at most MAX_REQUEST_SIZE of parameters, so 5,000 of them
+    are at most about 85 MiB; a session with its cookie record is about 0.5 KiB, a grant
+    about 1 KiB, an access-token or revocation record about 0.2 KiB (about 5, 20, 10 and
+    10 MiB when full). What a dropped entry means is what its expiry means: a pending login
+    shows the "expired" page, a code or refresh token is invalid_grant, an access token is
+    refused by userinfo, a session is logged out.
+    """
+
+    login_requests: int = 5_000
+    codes: int = 5_000
+    sessions: int = 10_000  # and as many session-cookie records
+    grants: int = 20_000  # a grant outlives its session's logins: refresh tokens last weeks
+    access_tokens: int = 50_000  # several per grant: each refresh issues one
+    revoked_access_tokens: int = 50_000
 
 
 @dataclasses.dataclass
@@ -43,6 +90,9 @@ class IdpSession:
     auth_time: int
     amr: list[str]
     expires_at: int
+    # digest() of the browser's cookie secret (open_session); "" for a session made by
+    # create_session, whose cookie is its id.
+    cookie_digest: str = dataclasses.field(default="", repr=False)
 
 
 @dataclasses.dataclass
@@ -89,21 +139,37 @@ class Grant:
 
 
 class Store:
-    def __init__(self, config: MockConfig) -> None:
+    def __init__(self, config: MockConfig, limits: Limits | None = None) -> None:
         self.lock = threading.RLock()
         self.initial_config = config.copy()
+        self.limits = limits or Limits()
         self.reset()
 
     def reset(self) -> None:
+        """Back to the starting config; everything remembered is forgotten. Each map expires
+        its entries on the mock's clock and holds at most what `self.limits` says."""
         with self.lock:
             self.config = self.initial_config.copy()
             self.clock_offset = 0
-            self.sessions: dict[str, IdpSession] = {}
-            self.login_requests: dict[str, LoginRequest] = {}
-            self.codes: dict[str, AuthorizationCode] = {}  # by digest(code)
-            self.grants: dict[str, Grant] = {}
-            self.access_tokens: dict[str, str] = {}  # jti -> grant id
-            self.revoked_access_tokens: set[str] = set()
+            limits = self.limits
+
+            def expiring(cap: int) -> ExpiringMap[Any]:
+                return ExpiringMap(self.now, cap, self.lock)
+
+            # Until its expires_at.
+            self.sessions: ExpiringMap[IdpSession] = expiring(limits.sessions)
+            # digest(cookie secret) -> session id, until the session's expires_at.
+            self.session_cookies: ExpiringMap[str] = expiring(limits.sessions)
+            # LOGIN_REQUEST_LIFETIME (20 min) after the authorization request.
+            self.login_requests: ExpiringMap[LoginRequest] = expiring(limits.login_requests)
+            # By digest(code), CODE_LIFETIME (300 s) after it was issued.
+            self.codes: ExpiringMap[AuthorizationCode] = expiring(limits.codes)
+            # Until neither its refresh token nor any of its access tokens can be used.
+            self.grants: ExpiringMap[Grant] = expiring(limits.grants)
+            # jti -> grant id, until the access token's exp.
+            self.access_tokens: ExpiringMap[str] = expiring(limits.access_tokens)
+            # jti -> True, until the revoked access token's exp (it is refused by then anyway).
+            self.revoked_access_tokens: ExpiringMap[bool] = expiring(limits.revoked_access_tokens)
 
     # -- the clock: learners advance it to make codes and tokens expire on demand
     def now(self) -> int:
@@ -138,61 +204,91 @@ class Store:
         with self.lock:
             now = self.now()
             session = IdpSession(str(uuid.uuid4()), user.sub, now, amr, now + SESSION_LIFETIME)
-            self.sessions[session.id] = session
+            self.sessions.put(session.id, session, session.expires_at)
+            return session
+
+    def open_session(self, user: User, amr: list[str]) -> tuple[IdpSession, str]:
+        """A new IdP session and the secret for the browser's cookie. The secret is not the
+        session id (the `sid` of every ID token, which relying parties see): the store keeps
+        only its digest, so neither an ID token nor the store can be replayed as a cookie."""
+        with self.lock:
+            session = self.create_session(user, amr)
+            cookie = secrets.token_urlsafe(32)
+            session.cookie_digest = digest(cookie)
+            self.session_cookies.put(session.cookie_digest, session.id, session.expires_at)
+            return session, cookie
+
+    def session_for_cookie(self, value: str | None) -> IdpSession | None:
+        """The live session whose cookie secret (from open_session) is `value`, else None."""
+        if not value:
+            return None
+        hashed = digest(value)
+        with self.lock:
+            session = self.live_session(self.session_cookies.get(hashed))
+            if session is None or not hmac.compare_digest(session.cookie_digest, hashed):
+                return None
             return session
 
     def live_session(self, session_id: str | None) -> IdpSession | None:
-        session = self.sessions.get(session_id) if session_id else None
-        if session is None or session.expires_at <= self.now() or self.user(session.user_sub) is None:
+        session = self.sessions.get(session_id)
+        if session is None or self.user(session.user_sub) is None:
             return None
         return session
 
     def end_session(self, session_id: str) -> bool:
-        """Ends the IdP session and every grant (refresh token, access tokens) issued from it."""
+        """Ends the IdP session, its cookie, and every grant (refresh token, access tokens)
+        issued from it."""
         with self.lock:
-            ended = self.sessions.pop(session_id, None) is not None
+            session = self.sessions.pop(session_id)
+            if session is not None and session.cookie_digest:
+                self.session_cookies.pop(session.cookie_digest)
             for grant in self.grants.values():
                 if grant.session_id == session_id:
                     grant.revoked = True
-            return ended
+            return session is not None
 
     # -- pending logins
     def create_login_request(self, client_id: str, params: dict[str, str], redirect_uri: str,
                              browser: str) -> LoginRequest:
+        """Raises BadParameters for an authorization request too large to keep."""
+        check_request_size(params)
         with self.lock:
             request = LoginRequest(
                 secrets.token_urlsafe(24), client_id, params, redirect_uri, self.now() + LOGIN_REQUEST_LIFETIME, browser
             )
-            self.login_requests[request.id] = request
+            self.login_requests.put(request.id, request, request.expires_at)
             return request
 
     def login_request(self, request_id: str | None) -> LoginRequest | None:
-        request = self.login_requests.get(request_id) if request_id else None
-        if request is None or request.expires_at <= self.now():
-            return None
-        return request
+        return self.login_requests.get(request_id)
 
     def finish_login_request(self, request_id: str) -> None:
-        with self.lock:
-            self.login_requests.pop(request_id, None)
+        self.login_requests.pop(request_id)
 
     # -- authorization codes: single use, 5 minutes, stored hashed
     def issue_code(self, **fields: Any) -> str:
+        """Raises BadParameters when what the code would keep is too large."""
+        # Scope is a set (RFC 6749 §3.3): a repeated scope is kept once, so a long
+        # "openid openid ..." cannot become thousands of strings in every code and grant.
+        fields["scopes"] = list(dict.fromkeys(fields["scopes"]))
+        check_request_size({
+            "redirect_uri": fields["redirect_uri"],
+            "scope": " ".join(fields["scopes"]),
+            "nonce": fields.get("nonce") or "",
+            "code_challenge": fields.get("code_challenge") or "",
+        })
         with self.lock:
             code = random_alphanumeric(32)
-            self.codes[digest(code)] = AuthorizationCode(expires_at=self.now() + CODE_LIFETIME, **fields)
+            expires_at = self.now() + CODE_LIFETIME
+            self.codes.put(digest(code), AuthorizationCode(expires_at=expires_at, **fields), expires_at)
             return code
 
     def find_code(self, code: str) -> AuthorizationCode | None:
-        found = self.codes.get(digest(code))
-        if found is None or found.expires_at <= self.now():
-            return None
-        return found
+        return self.codes.get(digest(code))
 
     def consume_code(self, code: str) -> bool:
         """Deletes the code; False if another exchange consumed it first."""
-        with self.lock:
-            return self.codes.pop(digest(code), None) is not None
+        return self.codes.pop(digest(code)) is not None
 
     # -- grants and refresh tokens `<grant-uuid>.<32 alphanumerics>`
     def create_grant(self, code: AuthorizationCode, offline: bool) -> tuple[Grant, str | None]:
@@ -209,9 +305,25 @@ class Store:
                 created_at=now,
                 last_used_at=now,
             )
-            self.grants[grant.id] = grant
             refresh_token = self.rotate_refresh_token(grant) if offline else None
+            self.keep_grant(grant, now + self.access_token_lifetime(grant))
             return grant, refresh_token
+
+    def access_token_lifetime(self, grant: Grant) -> int:
+        client = self.client(grant.client_id)
+        return client.access_token_lifetime if client else ACCESS_TOKEN_LIFETIME
+
+    def keep_grant(self, grant: Grant, at_least: int = 0) -> None:
+        """(Re)stores the grant as the newest, until the later of `at_least` (its newest
+        access token's exp), when its refresh token stops working (the client's absolute
+        lifetime and idle timeout, from its last use), and what it was kept until so far."""
+        with self.lock:
+            until = max(at_least, int(self.grants.expiry(grant.id) or 0))
+            client = self.client(grant.client_id)
+            if grant.refresh_secret_hash is not None and client is not None:
+                until = max(until, min(grant.created_at + client.refresh_token_lifetime,
+                                       grant.last_used_at + client.refresh_token_idle))
+            self.grants.put(grant.id, grant, until)
 
     def rotate_refresh_token(self, grant: Grant) -> str:
         with self.lock:
@@ -240,17 +352,23 @@ class Store:
 
     def live_grant(self, grant_id: str | None) -> Grant | None:
         """A grant whose access tokens still work: not revoked, its IdP session not ended."""
-        grant = self.grants.get(grant_id) if grant_id else None
+        grant = self.grants.get(grant_id)
         if grant is None or grant.revoked:
             return None
-        if grant.session_id not in self.sessions:
+        if self.sessions.get(grant.session_id) is None:
             return None
         return grant
 
     # -- access tokens: JWTs, but the server still checks its store (as Authgear does)
-    def remember_access_token(self, jti: str, grant: Grant) -> None:
+    def remember_access_token(self, jti: str, grant: Grant, expires_at: int | None = None) -> None:
+        """Records an access token until its exp (by default: now + the client's lifetime,
+        never earlier than the exp the token was signed with a moment before); the grant is
+        kept at least as long, and becomes the newest (a used grant is never the oldest)."""
         with self.lock:
-            self.access_tokens[jti] = grant.id
+            if expires_at is None:
+                expires_at = self.now() + self.access_token_lifetime(grant)
+            self.access_tokens.put(jti, grant.id, expires_at)
+            self.keep_grant(grant, expires_at)
 
     def access_token_grant(self, jti: str) -> Grant | None:
         if jti in self.revoked_access_tokens:
@@ -258,5 +376,10 @@ class Store:
         return self.live_grant(self.access_tokens.get(jti))
 
     def revoke_access_token(self, jti: str) -> None:
+        """The record goes (so a revocation dropped at the cap can never bring the token back);
+        the revocation is remembered until the token's exp."""
         with self.lock:
-            self.revoked_access_tokens.add(jti)
+            expires_at = self.access_tokens.expiry(jti)
+            self.access_tokens.pop(jti)
+            if expires_at is not None:
+                self.revoked_access_tokens.put(jti, True, expires_at)
