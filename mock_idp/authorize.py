@@ -1,13 +1,14 @@
-"""The authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2) and the login page.
+"""The authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2).
 
-Checks run in Authgear's order (shared/authgear-wire.md, "Authorization endpoint"):
-client, then redirect_uri (both answered with an error page, never a redirect: RFC 6749
-§4.1.2.1), then everything else answered by a redirect back to the client with `state`.
+Checks run in Authgear's order: client, then redirect_uri (both answered with an error page,
+never a redirect: RFC 6749 §4.1.2.1), then everything else answered by a redirect back to the
+client with `state`. A request that needs a person is parked as a pending login and the
+browser goes to the login page or the select-account page (login_ui.py).
 """
 
 from __future__ import annotations
 
-import hmac
+import re
 import secrets
 import urllib.parse
 
@@ -15,14 +16,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from .config import Client
-from .context import BROWSER_COOKIE, SESSION_COOKIE, Context, error_page, same_origin
+from .context import BROWSER_COOKIE, Context, error_page, safe_description
+from .idp_session import current_session
 from .params import form_params, is_whole_number, query_params
-from .store import IdpSession, LoginRequest
+from .store import IdpSession
 from .tokens import verify_id_token_hint
 
 SUPPORTED_SCOPES = ("openid", "offline_access", "profile", "email", "address", "phone",
                     "https://authgear.com/scopes/full-userinfo", "https://authgear.com/scopes/full-access")
 RESPONSE_MODES = ("query", "fragment", "form_post")
+PLAIN_SCOPE = re.compile(r"[A-Za-z0-9._:/-]{1,64}")
 PASSWORD_AMR = ["pwd", "x_primary_password"]
 
 
@@ -32,7 +35,7 @@ class AuthorizeError(Exception):
     def __init__(self, error: str, description: str) -> None:
         super().__init__(description)
         self.error = error
-        self.description = description
+        self.description = safe_description(description)  # RFC 6749 §4.1.2.1's characters only
 
 
 def answer(ctx: Context, redirect_uri: str, params: dict[str, str], fields: dict[str, str]) -> Response:
@@ -90,7 +93,9 @@ def validate(client: Client, params: dict[str, str]) -> None:
         raise AuthorizeError("invalid_request", "scope is required")
     unknown = [s for s in scopes if s not in SUPPORTED_SCOPES]
     if unknown:
-        raise AuthorizeError("invalid_scope", f"unknown scope: {unknown[0]}")
+        # Named only when it looks like a scope: never attacker text (markup, quotes) echoed back.
+        named = f": {unknown[0]}" if PLAIN_SCOPE.fullmatch(unknown[0]) else ""
+        raise AuthorizeError("invalid_scope", "unknown scope" + named)
     if "openid" not in scopes:
         raise AuthorizeError("invalid_scope", "must request 'openid' scope")
 
@@ -102,18 +107,28 @@ def validate(client: Client, params: dict[str, str]) -> None:
         raise AuthorizeError("invalid_request", "PKCE code challenge is required for public clients")
 
 
-def needs_login(ctx: Context, session: IdpSession | None, params: dict[str, str]) -> bool:
+def suppresses_idp_session(params: dict[str, str]) -> bool:
+    """`x_suppress_idp_session_cookie=true` (Authgear's web SDK sends it by default): this login
+    neither uses the browser's IdP session nor sets one."""
+    return params.get("x_suppress_idp_session_cookie") == "true"
+
+
+def next_page(ctx: Context, session: IdpSession | None, params: dict[str, str]) -> str | None:
+    """Where the browser goes: "login" (the form), "select_account" (Continue as <user>), or
+    None (straight back with a code)."""
     prompts = params.get("prompt", "").split()
     if session is None or "login" in prompts:
-        return True
+        return "login"
     hint = verify_id_token_hint(ctx, params.get("id_token_hint", ""))
     if hint is not None and hint["sub"] != session.user_sub:
-        return True  # the app expects another user than the one logged in here
+        return "login"  # the app expects another user than the one logged in here
     max_age = params.get("max_age")
-    if max_age is None:
-        return False
     # OIDC Core §3.1.2.1: max_age=0 means the user must log in again now.
-    return int(max_age) == 0 or ctx.store.now() - session.auth_time > int(max_age)
+    if max_age is not None and (int(max_age) == 0 or ctx.store.now() - session.auth_time > int(max_age)):
+        return "login"
+    if "none" in prompts or hint is not None:
+        return None  # prompt=none, or the app named the user who is logged in: no page at all
+    return "select_account"  # as Authgear: an IdP session still asks "Continue as <user>?"
 
 
 def complete(ctx: Context, client: Client, params: dict[str, str], redirect_uri: str, session: IdpSession) -> Response:
@@ -149,85 +164,19 @@ async def authorize(ctx: Context, request: Request) -> tuple[dict[str, str], Res
 
     try:
         validate(client, params)
-        session = ctx.store.live_session(request.cookies.get(SESSION_COOKIE))
-        if needs_login(ctx, session, params):
-            if "none" in params.get("prompt", "").split():
-                raise AuthorizeError("login_required", "authentication required")
-            browser = request.cookies.get(BROWSER_COOKIE) or secrets.token_urlsafe(24)
-            login = ctx.store.create_login_request(client.client_id, params, redirect_uri, browser)
-            response = RedirectResponse(ctx.endpoint("/login?login_request=" + login.id), status_code=303)
-            if request.cookies.get(BROWSER_COOKIE) != browser:
-                response.set_cookie(BROWSER_COOKIE, browser, httponly=True, samesite="lax",
-                                    secure=ctx.secure_cookies, path="/")
-            return params, response
-        assert session is not None
-        return params, complete(ctx, client, params, redirect_uri, session)
+        session = None if suppresses_idp_session(params) else current_session(ctx, request)
+        page = next_page(ctx, session, params)
+        if page is None:
+            assert session is not None
+            return params, complete(ctx, client, params, redirect_uri, session)
+        if "none" in params.get("prompt", "").split():
+            raise AuthorizeError("login_required", "authentication required")
+        browser = request.cookies.get(BROWSER_COOKIE) or secrets.token_urlsafe(24)
+        login = ctx.store.create_login_request(client.client_id, params, redirect_uri, browser)
+        response = RedirectResponse(ctx.endpoint(f"/{page}?login_request={login.id}"), status_code=303)
+        if request.cookies.get(BROWSER_COOKIE) != browser:
+            response.set_cookie(BROWSER_COOKIE, browser, httponly=True, samesite="lax",
+                                secure=ctx.secure_cookies, path="/")
+        return params, response
     except AuthorizeError as error:
         return params, error_redirect(ctx, redirect_uri, params, error)
-
-
-def login_form(ctx: Context, login: LoginRequest, email: str = "", error: str = "", status: int = 200) -> Response:
-    client = ctx.store.client(login.client_id)
-    return ctx.page(
-        "login.html",
-        status=status,
-        action=ctx.endpoint("/login"),
-        login_request=login.id,
-        client_name=(client.name or client.client_id) if client else login.client_id,
-        email=email,
-        error=error,
-        hint_users=ctx.demo_hint(),
-    )
-
-
-def expired_login() -> Response:
-    return error_page(
-        "invalid_request",
-        "this login request has expired or was already used; go back to the app and start the login again",
-    )
-
-
-async def login_page(ctx: Context, request: Request) -> tuple[dict[str, str], Response]:
-    params = query_params(request)
-    if request.method == "POST":
-        params = {**params, **await form_params(request)}
-    login = ctx.store.login_request(params.get("login_request"))
-    if login is None:
-        return params, expired_login()
-    browser = request.cookies.get(BROWSER_COOKIE, "")
-    if not hmac.compare_digest(browser.encode(), login.browser.encode()):
-        # Login CSRF: a login request someone else started cannot be finished in this browser.
-        return params, error_page(
-            "invalid_request", "this login was started in another browser; go back to the app and start the login again"
-        )
-    if request.method == "POST" and not same_origin(ctx, request):
-        return params, error_page("invalid_request", "the login form was posted from another site", status=403)
-    if request.method != "POST":  # GET, and HEAD (Starlette routes it here too): never a login
-        return params, login_form(ctx, login, email=login.params.get("login_hint", ""))
-
-    client = ctx.store.client(login.client_id)
-    if client is None:
-        ctx.store.finish_login_request(login.id)
-        return params, error_page("unauthorized_client", "invalid client ID")
-    if params.get("action") == "cancel":
-        ctx.store.finish_login_request(login.id)
-        error = AuthorizeError("access_denied", "the user cancelled the login")
-        return params, error_redirect(ctx, login.redirect_uri, login.params, error)
-
-    user = ctx.store.check_password(params.get("email", ""), params.get("password", ""))
-    if user is None:
-        return params, login_form(ctx, login, email=params.get("email", ""), error="Incorrect email or password.")
-
-    ctx.store.finish_login_request(login.id)
-    session = ctx.store.create_session(user, PASSWORD_AMR)
-    response = complete(ctx, client, login.params, login.redirect_uri, session)
-    response.set_cookie(
-        SESSION_COOKIE,
-        session.id,
-        max_age=session.expires_at - ctx.store.now(),
-        httponly=True,
-        samesite="lax",
-        secure=ctx.secure_cookies,  # plain-http localhost must not get Secure, or the browser drops it
-        path="/",
-    )
-    return params, response

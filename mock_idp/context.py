@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -67,10 +68,21 @@ def same_origin(ctx: Context, request: Request) -> bool:
     return (origin is None or origin == ctx.issuer) and request.headers.get("sec-fetch-site") != "cross-site"
 
 
+# RFC 6749 §4.1.2.1 and §5.2: error_description is %x20-21 / %x23-5B / %x5D-7E, so no `"`
+# and no `\\` (it may sit inside a quoted WWW-Authenticate value), no control characters.
+UNSAFE_IN_DESCRIPTION = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
+
+
+def safe_description(text: str) -> str:
+    """An error_description within the RFC's characters: anything else (a quote, a backslash,
+    a newline or non-ASCII text an attacker put into a parameter) becomes "?"."""
+    return UNSAFE_IN_DESCRIPTION.sub("?", text)
+
+
 def error_page(error: str, description: str, status: int = 400) -> PlainTextResponse:
     """Authgear's error page for errors that must not redirect (unknown client, bad redirect_uri)."""
     return PlainTextResponse(
-        f"error: {error}\nerror_description: {description}\n",
+        f"error: {error}\nerror_description: {safe_description(description)}\n",
         status_code=status,
         headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"},
     )
@@ -79,7 +91,9 @@ def error_page(error: str, description: str, status: int = 400) -> PlainTextResp
 def json_error(error: str, description: str, status: int = 400, headers: dict[str, str] | None = None) -> JSONResponse:
     """RFC 6749 §5.2 error body."""
     return JSONResponse(
-        {"error": error, "error_description": description}, status_code=status, headers={**NO_STORE, **(headers or {})}
+        {"error": error, "error_description": safe_description(description)},
+        status_code=status,
+        headers={**NO_STORE, **(headers or {})},
     )
 
 

@@ -7,51 +7,88 @@ import urllib.parse
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from .context import SESSION_COOKIE, Context, same_origin
+from .context import Context, same_origin
+from .idp_session import current_session, forget_login, is_same_site
 from .params import form_params, query_params
-from .tokens import verify_id_token_hint
 from .userinfo import verify_access_token
 
+END_SESSION_PARAMS = ("id_token_hint", "post_logout_redirect_uri", "state", "client_id", "ui_locales")
 
-def registered_target(ctx: Context, client_id: str | None, target: str) -> bool:
-    """Exact match against the client's post-logout URIs, or any client's when none is named."""
-    client = ctx.store.client(client_id)
-    clients = [client] if client is not None else list(ctx.store.config.clients.values())
-    return bool(target) and any(target in c.post_logout_redirect_uris for c in clients)
+
+def registered_target(ctx: Context, target: str) -> bool:
+    """Exact match against the post-logout URIs of ANY client of the project, as Authgear."""
+    return bool(target) and any(target in c.post_logout_redirect_uris for c in ctx.store.config.clients.values())
+
+
+def end_session_url(ctx: Context, params: dict[str, str]) -> str:
+    """end_session again, with the same parameters: where the confirmation page returns to."""
+    fields = {k: params[k] for k in END_SESSION_PARAMS if k in params}
+    return ctx.endpoint("/oauth2/end_session") + ("?" + urllib.parse.urlencode(fields) if fields else "")
 
 
 async def end_session(ctx: Context, request: Request) -> tuple[dict[str, str], Response]:
+    """Decides as Authgear does. It does not read id_token_hint to decide: with an IdP session,
+    it logs out at once when its SameSite=Strict marker cookie came along (a same-site
+    navigation), and otherwise sends the browser to its logout confirmation page first (any
+    site could have sent the browser here). Without a session, it goes on to the
+    post_logout_redirect_uri if any client registered it, else to its own /settings page."""
     params = query_params(request)
     if request.method == "POST":
         params = {**params, **await form_params(request)}
-    hint = verify_id_token_hint(ctx, params.get("id_token_hint", ""))
-    session = ctx.store.live_session(request.cookies.get(SESSION_COOKIE))
-    confirmed = request.method == "POST" and params.get("confirm") == "yes" and same_origin(ctx, request)
-    if session is not None and (hint is None or hint.get("sid") != session.id) and not confirmed:
-        # As Authgear: without an id_token_hint naming this browser's session, any page could
-        # have sent the browser here, so the user confirms first (RP-Initiated Logout §2).
-        user = ctx.store.user(session.user_sub)
-        fields = [(k, params[k]) for k in ("id_token_hint", "post_logout_redirect_uri", "state", "client_id") if k in params]
-        return params, ctx.page("confirm_logout.html", action=ctx.endpoint("/oauth2/end_session"),
-                                fields=fields, email=user.email if user else "")
+    session = current_session(ctx, request)
+    if session is not None and not is_same_site(request):
+        confirm = ctx.endpoint("/logout?" + urllib.parse.urlencode({"redirect_uri": end_session_url(ctx, params)}))
+        return params, RedirectResponse(confirm, status_code=302)
     if session is not None:
         ctx.store.end_session(session.id)  # with its refresh tokens and access tokens
 
-    hinted_client = hint["aud"][0] if hint else None
     target = params.get("post_logout_redirect_uri", "")
-    if registered_target(ctx, hinted_client or params.get("client_id"), target):
+    if registered_target(ctx, target):
         if params.get("state"):
             target += ("&" if "?" in target else "?") + urllib.parse.urlencode({"state": params["state"]})
         response: Response = RedirectResponse(target, status_code=303)
     else:
         # Never an open redirect: an unregistered URI is ignored and Authgear shows its own page.
         response = RedirectResponse(ctx.endpoint("/settings"), status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=ctx.secure_cookies)
+    forget_login(ctx, response)
+    return params, response
+
+
+def confirmed_return(ctx: Context, redirect_uri: str) -> str:
+    """The confirmation page returns only to this server's own end_session endpoint."""
+    parts = urllib.parse.urlsplit(redirect_uri)
+    own = urllib.parse.urlsplit(ctx.endpoint("/oauth2/end_session"))
+    if (parts.scheme, parts.netloc, parts.path) != (own.scheme, own.netloc, own.path) or parts.fragment:
+        return ctx.endpoint("/settings")
+    return redirect_uri
+
+
+async def logout_page(ctx: Context, request: Request) -> tuple[dict[str, str], Response]:
+    """Authgear's logout confirmation page: "Log out?" (GET), then the logout itself (POST from
+    this page only), then back to end_session, which finishes the RP-initiated logout."""
+    params = query_params(request)
+    if request.method == "POST":
+        params = {**params, **await form_params(request)}
+    back = confirmed_return(ctx, params.get("redirect_uri", ""))
+    session = current_session(ctx, request)
+    if session is None:  # already logged out (another tab): nothing to confirm
+        return params, RedirectResponse(back, status_code=303)
+    if request.method != "POST":
+        user = ctx.store.user(session.user_sub)
+        return params, ctx.page("confirm_logout.html", action=ctx.endpoint("/logout"), redirect_uri=back,
+                                email=user.email if user else "")
+    if not same_origin(ctx, request) or params.get("action") != "logout":
+        # A page on another site posting the form itself: ask again, end nothing.
+        return params, RedirectResponse(ctx.endpoint("/logout?" + urllib.parse.urlencode({"redirect_uri": back})),
+                                        status_code=303)
+    ctx.store.end_session(session.id)
+    response = RedirectResponse(back, status_code=303)
+    forget_login(ctx, response)
     return params, response
 
 
 async def settings_page(ctx: Context, request: Request) -> Response:
-    signed_in = ctx.store.live_session(request.cookies.get(SESSION_COOKIE))
+    signed_in = current_session(ctx, request)
     user = ctx.store.user(signed_in.user_sub) if signed_in else None
     if user is not None:
         return ctx.page("message.html", heading="Your account",

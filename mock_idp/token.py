@@ -1,7 +1,7 @@
 """The token endpoint (RFC 6749 §3.2): the authorization_code and refresh_token grants.
 
-Errors are HTTP 400 JSON (RFC 6749 §5.2) with Authgear's codes, including its quirks
-(shared/authgear-wire.md, "Token endpoint").
+Errors are HTTP 400 JSON (RFC 6749 §5.2) with Authgear's codes, including its quirks (see
+"Where the mock knowingly differs" and the RFC departures in the README).
 """
 
 from __future__ import annotations
@@ -65,14 +65,24 @@ def s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()
 
 
+def pkce_holds(challenge: str | None, verifier: str | None) -> bool:
+    """RFC 7636 §4.6: the verifier's S256 must be the challenge stored with the code. A verifier
+    sent for a code issued without a challenge fails too: a PKCE downgrade (RFC 9700 §2.1.1)."""
+    if challenge is None:
+        return not verifier
+    if not verifier or not VERIFIER.fullmatch(verifier):
+        return False
+    return hmac.compare_digest(s256(verifier).encode(), challenge.encode())
+
+
 def authorization_code_grant(ctx: Context, client: Client, params: dict[str, str], secret: str) -> dict:
     # Authgear's order: the request's shape first, then the code, its redirect URI, PKCE,
-    # and the client secret last (shared/authgear-wire.md, "Token endpoint").
+    # and the client secret last.
     code_value = params.get("code", "")
     if not code_value:
         raise TokenError("invalid_request", "code is required")
     verifier = params.get("code_verifier")
-    if not client.is_confidential and not verifier:
+    if not client.is_confidential and not verifier:  # the request's shape: checked before the code
         raise TokenError("invalid_request", "PKCE code verifier is required")
     if client.is_confidential and not secret:
         raise TokenError("invalid_client", "client secret is required")
@@ -83,14 +93,9 @@ def authorization_code_grant(ctx: Context, client: Client, params: dict[str, str
     # authorization request left it out (RFC 6749 §4.1.3 would then allow leaving it out here).
     if not hmac.compare_digest(params.get("redirect_uri", "").encode(), code.redirect_uri.encode()):
         raise TokenError("invalid_request", "invalid redirect URI")
-    if code.code_challenge is not None:
-        if not verifier or not VERIFIER.fullmatch(verifier):
-            raise TokenError("invalid_grant", "invalid code verifier")
-        if not hmac.compare_digest(s256(verifier).encode(), code.code_challenge.encode()):
-            raise TokenError("invalid_grant", "invalid code verifier")
-    elif verifier:
-        # No challenge was sent at authorize: a verifier now is a PKCE downgrade (RFC 9700 §2.1.1).
-        raise TokenError("invalid_grant", "code_verifier sent but no code_challenge was sent at authorize")
+    if not pkce_holds(code.code_challenge, verifier):
+        # As Authgear: the same answer as a bad code, so it does not say that PKCE failed.
+        raise TokenError("invalid_grant", "invalid authorization code")
     check_secret(client, secret)
 
     # Every check passed: only now is the code consumed (a failed exchange keeps it).

@@ -81,12 +81,35 @@ class Flow:
             allow_redirects=False,
         )
 
+    def select_account_form(self, response: requests.Response) -> tuple[str, str, str]:
+        """Follows the redirect to the select-account page; returns (form action, login_request,
+        the account it offers to continue as)."""
+        assert response.status_code == 303, response.text
+        location = response.headers["location"]
+        assert location.startswith(self.issuer + "/select_account?"), location
+        page = self.browser.get(location, allow_redirects=False)
+        assert page.status_code == 200, page.text
+        form = re.search(r'<form method="post" action="([^"]+)" data-account="([^"]+)">', page.text)
+        login_request = re.search(r'name="login_request" value="([^"]+)"', page.text)
+        assert form and login_request, page.text
+        return form.group(1), login_request.group(1), form.group(2)
+
+    def select_account(self, response: requests.Response, action: str = "continue") -> requests.Response:
+        """Presses "Continue as …" (action=continue) or "Use another account" (action=login)."""
+        form_action, login_request, _account = self.select_account_form(response)
+        return self.browser.post(form_action, data={"login_request": login_request, "action": action},
+                                 allow_redirects=False)
+
     def login(self, email: str = "alice@example.com", password: str = "alice123", **overrides: Any) -> dict[str, str]:
         """authorize → login form → callback; returns the callback's parameters (code, state).
 
-        With an IdP session already in the browser (single sign-on) there is no form."""
+        With an IdP session already in the browser, Authgear's select-account page comes
+        instead of the form: this presses "Continue as …" (prompt=none: no page at all)."""
         started = self.authorize(**overrides)
         location = started.headers.get("location", "")
+        if started.status_code == 303 and location.startswith(self.issuer + "/select_account?"):
+            started = self.select_account(started)
+            location = started.headers.get("location", "")
         if started.status_code == 303 and not location.startswith(self.issuer + "/login?"):
             return query_of(location)
         answer = self.submit_login(started, email, password)

@@ -453,7 +453,7 @@ def test_a_login_request_is_used_once(flow: Flow) -> None:
 
 def test_response_type_none_answers_state_only(idp: RunningServer, flow: Flow) -> None:
     flow.tokens()  # logged in: the browser has an IdP session
-    answer = flow.authorize(response_type="none")
+    answer = flow.select_account(flow.authorize(response_type="none"))
     params = callback(answer)
     assert params == {"state": flow.last["state"]}
 
@@ -555,3 +555,26 @@ def test_head_on_the_login_page_never_logs_in(idp: RunningServer, flow: Flow) ->
     assert "location" not in head.headers and "set-cookie" not in head.headers
     assert "mock_idp_session" not in flow.browser.cookies
     assert "code" in callback(flow.submit_login(started))  # the login request is still open
+
+
+# -- reflected text: error_description keeps to RFC 6749 §4.1.2.1's characters
+
+DESCRIPTION_CHARACTERS = re.compile(r'[\x20\x21\x23-\x5b\x5d-\x7e]*')
+
+
+@pytest.mark.parametrize("scope", ['openid "><script>alert(1)</script>', "openid a\\b", "openid é\u2028x",
+                                   "openid " + "x" * 500, 'openid profile"'])
+def test_error_description_never_echoes_attacker_text_raw(flow: Flow, scope: str) -> None:
+    answer = callback(flow.authorize(scope=scope))
+    assert answer["error"] == "invalid_scope"
+    description = answer["error_description"]
+    assert DESCRIPTION_CHARACTERS.fullmatch(description), description
+    assert '"' not in description and "\\" not in description and "<script>" not in description.replace("?", "")
+    assert len(description) <= 100
+
+
+def test_error_descriptions_of_every_json_error_keep_to_the_characters(idp: RunningServer, flow: Flow) -> None:
+    # The token endpoint never echoes what it was sent either.
+    response = requests.post(idp.url + "/oauth2/token", data={"grant_type": 'x"\\é', "client_id": "mock-client"})
+    assert response.status_code == 400
+    assert DESCRIPTION_CHARACTERS.fullmatch(response.json()["error_description"])

@@ -1,7 +1,6 @@
-"""The IdP session: single sign-on, prompt=none/login, max_age, the cookie, and the
-response modes (query, fragment, form_post).
-
-Reference: shared/authgear-wire.md, "Authorization endpoint" points 4 and 5.
+"""The IdP session: Authgear's select-account page, prompt=none/login, max_age, the
+cookies (a secret that is not the `sid`), x_suppress_idp_session_cookie, and the response
+modes (query, fragment, form_post).
 """
 
 from __future__ import annotations
@@ -25,12 +24,23 @@ def goes_to_login(idp: RunningServer, response: requests.Response) -> bool:
     return response.headers["location"].startswith(idp.url + "/login?login_request=")
 
 
-# -- single sign-on
+def goes_to_select_account(idp: RunningServer, response: requests.Response) -> bool:
+    assert response.status_code == 303, response.text
+    return response.headers["location"].startswith(idp.url + "/select_account?login_request=")
 
-def test_second_authorize_with_the_cookie_skips_the_form(idp: RunningServer, flow: Flow) -> None:
+
+# -- single sign-on: Authgear's select-account page
+
+def test_second_authorize_with_the_cookie_asks_continue_as_and_continue_gives_a_code(
+        idp: RunningServer, flow: Flow) -> None:
     first = flow.tokens()
-    second = flow.authorize()
-    assert not goes_to_login(idp, second)
+    started = flow.authorize()
+    assert goes_to_select_account(idp, started)  # not straight back with a code, as Authgear
+    page = flow.browser.get(started.headers["location"])
+    assert page.status_code == 200
+    assert "Continue as alice@example.com" in page.text and "Use another account" in page.text
+    assert "password" not in page.text.split("<form", 1)[1].split("</form>")[0]  # no password asked
+    second = flow.select_account(started)
     params = callback(second)
     assert second.headers["location"].startswith(REDIRECT_URI + "?")
     assert re.fullmatch(r"[A-Za-z0-9]{32}", params["code"])
@@ -41,6 +51,58 @@ def test_second_authorize_with_the_cookie_skips_the_form(idp: RunningServer, flo
     assert a["sid"] == b["sid"]
     assert a["auth_time"] == b["auth_time"]
     assert b["nonce"] == flow.last["nonce"]
+
+
+def test_use_another_account_goes_to_the_login_form(idp: RunningServer, flow: Flow) -> None:
+    first = flow.tokens()
+    to_form = flow.select_account(flow.authorize(), action="login")
+    assert goes_to_login(idp, to_form)
+    tokens = flow.exchange(callback(flow.submit_login(to_form, "bob@example.com", "bob123"))["code"]).json()
+    a = verify_jwt(idp.url, first["id_token"], CLIENT_ID, "JWT")
+    b = verify_jwt(idp.url, tokens["id_token"], CLIENT_ID, "JWT")
+    assert (a["email"], b["email"]) == ("alice@example.com", "bob@example.com")
+    assert a["sid"] != b["sid"]
+
+
+def test_select_account_is_bound_to_the_browser_and_refuses_other_sites(idp: RunningServer, flow: Flow) -> None:
+    flow.tokens()
+    started = flow.authorize()
+    action, login_request, account = flow.select_account_form(started)
+    assert account == "alice@example.com"
+    with requests.Session() as other:  # another browser, even with alice's cookie copied, has no binding
+        other.cookies.set(COOKIE, flow.browser.cookies[COOKIE])
+        stolen = other.post(action, data={"login_request": login_request, "action": "continue"}, allow_redirects=False)
+    assert stolen.status_code == 400 and "another browser" in stolen.text
+    cross_site = flow.browser.post(action, data={"login_request": login_request, "action": "continue"},
+                                   headers={"Origin": "https://evil.example"}, allow_redirects=False)
+    assert cross_site.status_code == 403
+    odd = flow.browser.post(action, data={"login_request": login_request, "action": "steal"}, allow_redirects=False)
+    assert odd.status_code == 400
+    assert "code" in callback(flow.select_account(started))  # still usable by its own browser
+
+
+def test_continue_after_logging_out_elsewhere_goes_to_the_form(idp: RunningServer, flow: Flow) -> None:
+    flow.tokens()
+    started = flow.authorize()
+    assert goes_to_select_account(idp, started)
+    flow.browser.get(idp.url + "/oauth2/end_session", allow_redirects=False)  # same-site: logged out at once
+    page = flow.browser.get(started.headers["location"], allow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"].startswith(idp.url + "/login?")
+
+
+def test_x_suppress_idp_session_cookie_neither_uses_nor_sets_the_session(idp: RunningServer, flow: Flow) -> None:
+    # Authgear's web SDK sends it: the login shows the form even with a session, and sets no cookie.
+    flow.tokens()
+    suppressed = flow.authorize(x_suppress_idp_session_cookie="true")
+    assert goes_to_login(idp, suppressed)
+    with requests.Session() as fresh:
+        other = Flow(idp.url, fresh)
+        started = other.authorize(x_suppress_idp_session_cookie="true")
+        answer = other.submit_login(started)
+        assert "code" in callback(answer)
+        assert COOKIE not in answer.headers.get("set-cookie", "")
+        assert COOKIE not in fresh.cookies
+        assert goes_to_login(idp, other.authorize())  # no session was left behind
 
 
 def test_another_browser_has_no_session(idp: RunningServer, flow: Flow) -> None:
@@ -70,9 +132,11 @@ def test_prompt_login_forces_the_form_and_starts_a_new_session(idp: RunningServe
 
 
 @pytest.mark.parametrize("prompt", ["consent", "select_account"])
-def test_other_prompts_keep_single_sign_on(idp: RunningServer, flow: Flow, prompt: str) -> None:
+def test_other_prompts_show_the_select_account_page(idp: RunningServer, flow: Flow, prompt: str) -> None:
     flow.tokens()
-    assert "code" in callback(flow.authorize(prompt=prompt))
+    started = flow.authorize(prompt=prompt)
+    assert goes_to_select_account(idp, started)
+    assert "code" in callback(flow.select_account(started))
 
 
 def test_max_age_0_forces_the_form(idp: RunningServer, flow: Flow) -> None:
@@ -83,7 +147,7 @@ def test_max_age_0_forces_the_form(idp: RunningServer, flow: Flow) -> None:
 
 def test_max_age_is_compared_with_the_time_since_login(idp: RunningServer, flow: Flow) -> None:
     flow.tokens()
-    assert "code" in callback(flow.authorize(max_age="60"))
+    assert goes_to_select_account(idp, flow.authorize(max_age="60"))
     advance_clock(idp.url, 61)
     started = flow.authorize(max_age="60")
     assert goes_to_login(idp, started)
@@ -102,7 +166,7 @@ def test_bad_max_age_is_invalid_request_not_a_500(idp: RunningServer, flow: Flow
 
 def test_large_max_age_keeps_single_sign_on(idp: RunningServer, flow: Flow) -> None:
     flow.tokens()
-    assert "code" in callback(flow.authorize(max_age="9" * 18))
+    assert goes_to_select_account(idp, flow.authorize(max_age="9" * 18))
 
 
 # -- prompt=none
@@ -143,6 +207,12 @@ def test_prompt_none_with_a_hint_for_the_logged_in_user_answers_a_code(idp: Runn
     assert "error" not in params and "code" in params
 
 
+def test_a_hint_for_the_logged_in_user_skips_the_select_account_page(idp: RunningServer, flow: Flow) -> None:
+    tokens = flow.tokens()
+    params = callback(flow.authorize(id_token_hint=tokens["id_token"]))
+    assert "code" in params and "error" not in params
+
+
 def test_a_hint_for_another_user_forces_the_login_form(idp: RunningServer, flow: Flow) -> None:
     flow.tokens()
     started = flow.authorize(id_token_hint=bobs_tokens(idp)["id_token"])
@@ -175,7 +245,7 @@ def test_session_of_a_removed_user_is_no_session(idp: RunningServer, flow: Flow)
 
 def test_session_cookie_attributes(idp: RunningServer, flow: Flow) -> None:
     answer = flow.submit_login(flow.authorize())
-    set_cookie = answer.headers["set-cookie"]
+    set_cookie = next(c for c in answer.raw.headers.getlist("set-cookie") if c.startswith(COOKIE + "="))
     name, _, rest = set_cookie.partition("=")
     assert name == COOKIE  # not "session": the walkthrough's cookie shares localhost
     attributes = [a.strip().lower() for a in rest.split(";")[1:]]
@@ -214,6 +284,27 @@ def test_session_cookie_value_is_not_the_user(idp: RunningServer, flow: Flow) ->
     flow.tokens()
     value = flow.browser.cookies[COOKIE]
     assert "alice" not in value and len(value) >= 32
+
+
+def test_the_sid_claim_is_not_the_session_cookie(idp: RunningServer, flow: Flow) -> None:
+    # Every relying party sees the ID token: its sid must not let anyone take over the login.
+    tokens = flow.tokens()
+    sid = verify_jwt(idp.url, tokens["id_token"], CLIENT_ID, "JWT")["sid"]
+    assert sid != flow.browser.cookies[COOKIE]
+    with requests.Session() as attacker:
+        attacker.cookies.set(COOKIE, sid)
+        attacker.cookies.set("mock_idp_same_site_strict", "true")
+        params = callback(Flow(idp.url, attacker).authorize(prompt="none"))
+    assert params["error"] == "login_required" and "code" not in params
+
+
+def test_same_site_strict_marker_cookie(idp: RunningServer, flow: Flow) -> None:
+    answer = flow.submit_login(flow.authorize())
+    cookies = answer.raw.headers.getlist("set-cookie")
+    marker = next(c for c in cookies if c.startswith("mock_idp_same_site_strict="))
+    attributes = [a.strip().lower() for a in marker.split(";")]
+    assert attributes[0] == "mock_idp_same_site_strict=true"
+    assert "samesite=strict" in attributes and "httponly" in attributes and "path=/" in attributes
 
 
 # -- response modes
@@ -263,7 +354,7 @@ def test_response_mode_form_post(idp: RunningServer, flow: Flow) -> None:
 
 def test_response_mode_form_post_with_single_sign_on_and_errors(idp: RunningServer, flow: Flow) -> None:
     flow.tokens()
-    sso = flow.authorize(response_mode="form_post")
+    sso = flow.select_account(flow.authorize(response_mode="form_post"))
     assert sso.status_code == 200 and "code" in form_fields(sso.text)
     error = flow.authorize(response_mode="form_post", scope="email")
     assert error.status_code == 200
@@ -290,6 +381,6 @@ def test_cancel_answers_in_the_response_mode(idp: RunningServer, flow: Flow) -> 
 
 def test_id_token_of_sso_login_has_the_original_amr(idp: RunningServer, flow: Flow) -> None:
     flow.tokens()
-    code = callback(flow.authorize())["code"]
+    code = callback(flow.select_account(flow.authorize()))["code"]
     claims = jwt.decode(flow.exchange(code).json()["id_token"], options={"verify_signature": False})
     assert claims["amr"] == ["pwd", "x_primary_password"]

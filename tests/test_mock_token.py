@@ -111,7 +111,7 @@ def test_wrong_client_secret_is_invalid_request(flow: Flow, secret: str) -> None
 
 
 def test_checks_run_in_authgears_order_with_the_wrong_secret_last(flow: Flow) -> None:
-    # Authgear's order (shared/authgear-wire.md, "Token endpoint"): the request's shape, the
+    # Authgear's order: the request's shape, the
     # code, its redirect URI, PKCE, and only then the client secret. Each request below has
     # every later mistake too, so that only the order decides which error comes back.
     spa = {"client_id": "mock-spa", "client_secret": None}
@@ -130,7 +130,7 @@ def test_checks_run_in_authgears_order_with_the_wrong_secret_last(flow: Flow) ->
     assert_token_error(flow.exchange(code, redirect_uri=OTHER_REDIRECT_URI, code_verifier="a" * 43,
                                      client_secret="wrong"), "invalid_request", "invalid redirect URI")
     assert_token_error(flow.exchange(code, code_verifier="a" * 43, client_secret="wrong"), "invalid_grant",
-                       "invalid code verifier")
+                       "invalid authorization code")
     assert_token_error(flow.exchange(code, client_secret="wrong"), "invalid_request", "invalid client secret")
     assert_exchange_works(flow, code)  # every check ran before the code would be consumed
 
@@ -200,7 +200,7 @@ def test_the_other_registered_redirect_uri_works_when_used_at_both_ends(flow: Fl
 )
 def test_bad_pkce_verifier_is_invalid_grant_and_keeps_the_code(flow: Flow, verifier: str | None) -> None:
     code = code_for(flow)
-    assert_token_error(flow.exchange(code, code_verifier=verifier), "invalid_grant", "invalid code verifier")
+    assert_token_error(flow.exchange(code, code_verifier=verifier), "invalid_grant", "invalid authorization code")
     assert_exchange_works(flow, code)
 
 
@@ -210,7 +210,7 @@ def test_malformed_verifier_is_refused_even_if_it_hashes_to_the_challenge(flow: 
     short = "b" * 42  # one short of RFC 7636's minimum
     challenge = base64.urlsafe_b64encode(hashlib.sha256(short.encode()).digest()).rstrip(b"=").decode()
     code = code_for(flow, code_challenge=challenge)
-    assert_token_error(flow.exchange(code, code_verifier=short), "invalid_grant", "invalid code verifier")
+    assert_token_error(flow.exchange(code, code_verifier=short), "invalid_grant", "invalid authorization code")
 
 
 @pytest.mark.parametrize("length", [43, 128])
@@ -228,16 +228,17 @@ def test_non_ascii_code_challenge_is_invalid_grant_not_a_500(flow: Flow, challen
     # Authorize stores any challenge; the exchange compares it with the verifier's hash as
     # bytes (comparing non-ASCII str with hmac.compare_digest raises TypeError: a 500).
     code = code_for(flow, code_challenge=challenge)
-    assert_token_error(flow.exchange(code), "invalid_grant", "invalid code verifier")
-    assert_token_error(flow.exchange(code, code_verifier="é" * 43), "invalid_grant", "invalid code verifier")
+    assert_token_error(flow.exchange(code), "invalid_grant", "invalid authorization code")
+    assert_token_error(flow.exchange(code, code_verifier="é" * 43), "invalid_grant", "invalid authorization code")
 
 
 def test_verifier_without_a_challenge_is_invalid_grant(flow: Flow) -> None:
-    # A deliberate choice: a verifier with no stored challenge is a PKCE downgrade (RFC 9700 §2.1.1).
+    # As Authgear: a verifier with no stored challenge fails (a PKCE downgrade, RFC 9700 §2.1.1),
+    # with the same answer as a bad code.
     code = code_for(flow, code_challenge=None, code_challenge_method=None)
     verifier, _ = pkce_pair()
     assert_token_error(flow.exchange(code, code_verifier=verifier), "invalid_grant",
-                       "code_verifier sent but no code_challenge was sent at authorize")
+                       "invalid authorization code")
     assert_exchange_works(flow, code, code_verifier=None)
 
 
@@ -249,7 +250,7 @@ def test_public_client_without_a_verifier_is_invalid_request_then_exchanges_with
     assert_token_error(flow.exchange(code, client_id="mock-spa", client_secret=None, code_verifier=verifier),
                        "invalid_request", "PKCE code verifier is required")
     assert_token_error(flow.exchange(code, client_id="mock-spa", client_secret=None, code_verifier="a" * 43),
-                       "invalid_grant", "invalid code verifier")
+                       "invalid_grant", "invalid authorization code")
     tokens = assert_exchange_works(flow, code, client_id="mock-spa", client_secret=None)
     claims = verify_jwt(idp.url, tokens["id_token"], "mock-spa", "JWT")
     assert claims["aud"] == ["mock-spa"]
