@@ -1,28 +1,95 @@
-"""python -m mock_idp [--host H] [--port P] [--issuer URL] [--config FILE]"""
+"""python -m mock_idp [--host H] [--port P] [--issuer URL] [--config FILE] [--admin-token TOKEN]"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import sys
+import tempfile
+import urllib.parse
+from pathlib import Path
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from .app import create_app
 from .config import ConfigError, MockConfig
+from .guard import check_admin_token, is_loopback_host, new_admin_token
 from .server import bind, origin
+
+ADMIN_TOKEN_ENV = "MOCK_IDP_ADMIN_TOKEN"
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::"})  # every address: no one machine's
+
+
+def write_private(token: str, port: int) -> Path:
+    """The admin token in a new file only this user may read (0600), for a shared screen."""
+    fd, name = tempfile.mkstemp(prefix=f"mock_idp-admin-token-{port}-", suffix=".txt")  # mode 0600, O_EXCL
+    with os.fdopen(fd, "w") as file:
+        file.write(token + "\n")
+    return Path(name)
+
+
+def banner(issuer: str, config: MockConfig, host: str, token_file: Path | None = None) -> str:
+    """What the command line prints once it listens.
+
+    On loopback (the learner's own laptop) the demo secrets and passwords are shown: they are
+    in the README anyway. Listening where other machines reach it (--host 0.0.0.0, a LAN
+    address) the screen may be a projector: a warning, ids and emails only, and where the
+    admin token is (`token_file`) instead of the token itself (None: it was given with
+    --admin-token or MOCK_IDP_ADMIN_TOKEN).
+    """
+    lines = [f"Mock Authgear at {issuer}  (discovery: {issuer}/.well-known/openid-configuration)"]
+    exposed = not is_loopback_host(host)
+    if exposed:
+        lines += [
+            f"WARNING: listening on {host}, so the mock is reachable from other machines. It is for teaching",
+            "  only: its users, passwords and signing key are demo data, not a real authorization server.",
+            "  Client secrets and passwords are not shown here; they are in your config file (or the README).",
+        ]
+        issuer_host = urllib.parse.urlsplit(issuer).hostname or ""
+        if issuer_host in WILDCARD_HOSTS:
+            lines.append(f"  The issuer {issuer} is not an address other machines can use: start it with "
+                         "--issuer http://<this machine's name or address>:<port>.")
+    for client in config.clients.values():
+        if exposed:
+            kind = " (confidential)" if client.client_secret else " (public)"
+        else:
+            kind = f", secret {client.client_secret}" if client.client_secret else " (public)"
+        lines.append(f"  client {client.client_id}{kind}; redirect URIs {', '.join(client.redirect_uris)}")
+    for user in config.users.values():
+        lines.append(f"  user {user.email}" if exposed else f"  user {user.email} / {user.password}")
+    if exposed:
+        where = (f"is in {token_file} (readable by you only: cat {token_file})" if token_file
+                 else f"is the one given with --admin-token or {ADMIN_TOKEN_ENV}")
+        lines += [
+            "  The teaching API (/_mock/) answers other machines only with Authorization: Bearer <admin token>;",
+            f"  the admin token {where}.",
+        ]
+    return "\n".join(lines)
+
+
+def run(app: ASGIApp, sock: socket.socket) -> None:
+    """Serves until Ctrl-C (the tests replace it to check what comes before)."""
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mock_idp", description="A mock Authgear authorization server.")
-    parser.add_argument("--host", default="localhost", help="address to listen on (default: localhost)")
+    parser.add_argument("--host", default="localhost",
+                        help="address to listen on (default: localhost; 0.0.0.0 lets other machines in)")
     parser.add_argument("--port", type=int, default=4000, help="port (default: 4000)")
     parser.add_argument("--issuer", help="issuer URL if not http://HOST:PORT (behind a proxy)")
     parser.add_argument("--config", help="a TOML or JSON file of clients and users (see README)")
+    parser.add_argument("--admin-token", default=os.environ.get(ADMIN_TOKEN_ENV) or None,
+                        help="what other machines send to use the teaching API (Authorization: Bearer ...); "
+                             f"default: ${ADMIN_TOKEN_ENV}, else a random one")
     args = parser.parse_args(argv)
     try:
         config = MockConfig.from_file(args.config) if args.config else MockConfig.demo()
-    except ConfigError as exc:
-        print(f"mock_idp: {exc}", file=sys.stderr)
+        admin_token = check_admin_token(args.admin_token) if args.admin_token is not None else None
+    except (ConfigError, ValueError) as exc:
+        print(f"mock_idp: {one_line(str(exc))}", file=sys.stderr)
         return 2
     try:
         # Bound before anything is printed: a busy port is one clear line, not a banner then an
@@ -31,22 +98,31 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"mock_idp: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
+    port = sock.getsockname()[1]
+    token_file = None
     try:
-        issuer = (args.issuer or origin(args.host, sock.getsockname()[1])).rstrip("/")
-        app = create_app(issuer, config)
-    except (ConfigError, ValueError) as exc:
+        issuer = (args.issuer or origin(args.host, port)).rstrip("/")
+        if admin_token is None:
+            admin_token = new_admin_token()
+            if not is_loopback_host(args.host):
+                token_file = write_private(admin_token, port)
+        app = create_app(issuer, config, admin_token=admin_token)
+    except (ConfigError, ValueError, OSError) as exc:
         sock.close()
-        print(f"mock_idp: {exc}", file=sys.stderr)
+        print(f"mock_idp: {one_line(str(exc))}", file=sys.stderr)
         return 2
-    print(f"Mock Authgear at {issuer}  (discovery: {issuer}/.well-known/openid-configuration)")
-    for client in config.clients.values():
-        secret = f", secret {client.client_secret}" if client.client_secret else " (public)"
-        print(f"  client {client.client_id}{secret}; redirect URIs {', '.join(client.redirect_uris)}")
-    for user in config.users.values():
-        print(f"  user {user.email} / {user.password}")
+    print(banner(issuer, config, args.host, token_file))
     sys.stdout.flush()
-    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
+    try:
+        run(app, sock)
+    finally:
+        if token_file is not None:
+            token_file.unlink(missing_ok=True)  # the token dies with the server
     return 0
+
+
+def one_line(message: str) -> str:
+    return " ".join(message.split("\n"))
 
 
 if __name__ == "__main__":

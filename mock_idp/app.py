@@ -12,8 +12,9 @@ from starlette.routing import Route
 
 from . import authorize, discovery, logout, teaching_api, token, userinfo
 from .config import MockConfig
-from .context import Context, error_page, json_error, logged, same_origin
+from .context import Context, error_page, json_error, logged
 from .exchanges import ExchangeLog
+from .guard import TeachingGuard
 from .keys import SigningKey
 from .store import Store
 
@@ -23,7 +24,10 @@ def normalise_issuer(issuer: str) -> str:
     return issuer.rstrip("/")
 
 
-def create_app(issuer: str, config: MockConfig | None = None, key: SigningKey | None = None) -> Starlette:
+def create_app(issuer: str, config: MockConfig | None = None, key: SigningKey | None = None, *,
+               admin_token: str | None = None) -> Starlette:
+    """`admin_token`: what other machines send to use the teaching API (`Authorization: Bearer`);
+    None makes a random one (`app.state.guard.admin_token`). See mock_idp/guard.py."""
     config = config or MockConfig.demo()
     if key is None:
         key = SigningKey.from_pem(config.signing_key_pem) if config.signing_key_pem else SigningKey.generate()
@@ -43,13 +47,13 @@ def create_app(issuer: str, config: MockConfig | None = None, key: SigningKey | 
         # Authgear's revocation endpoint answers 200 with an empty body whatever it is sent.
         return Response(status_code=200, headers={"Cache-Control": "no-store"})
 
+    guard = TeachingGuard(ctx, admin_token)
+
     def teaching(handler: Callable[[Context, Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            # The teaching API changes users, clients and the clock: never at another site's
-            # request (a cross-site form POST to localhost:4000 would otherwise do it).
-            if request.method not in ("GET", "HEAD") and not same_origin(ctx, request):
-                return json_error("access_denied", "the teaching API does not take requests from other sites", 403)
-            return await handler(ctx, request)
+            # Loopback, or the admin token; the issuer's Host; no change at another site's request.
+            refused = guard.refusal(request)
+            return refused if refused is not None else await handler(ctx, request)
 
         return endpoint
 
@@ -85,4 +89,5 @@ def create_app(issuer: str, config: MockConfig | None = None, key: SigningKey | 
 
     app = Starlette(routes=routes, exception_handlers={404: http_error, 405: http_error, Exception: unexpected})
     app.state.ctx = ctx
+    app.state.guard = guard
     return app

@@ -24,6 +24,10 @@ _running: dict[tuple[str, int], "RunningServer"] = {}
 _registry_lock = threading.Lock()
 
 
+class MockConflict(RuntimeError):
+    """serve() was asked for a port where this process already runs a mock that differs."""
+
+
 class RunningServer:
     """A server running in this process: `url`, `app`, `ctx` (store, log), `stop()`."""
 
@@ -41,6 +45,11 @@ class RunningServer:
     @property
     def port(self) -> int:
         return self.sock.getsockname()[1]
+
+    @property
+    def admin_token(self) -> str:
+        """What other machines send to use the teaching API (`Authorization: Bearer ...`)."""
+        return self.app.state.guard.admin_token
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -61,9 +70,13 @@ class RunningServer:
         return f"<RunningServer {self.url}>"
 
 
+def bind_address(host: str) -> str:
+    return "127.0.0.1" if host == "localhost" else host
+
+
 def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     """A listening socket, bound here so that a busy port raises OSError in the caller."""
-    bind_host = "127.0.0.1" if host == "localhost" else host
+    bind_host = bind_address(host)
     # IPPROTO_TCP, not the default 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that
     # say they are TCP. With Nagle on, uvicorn's body write waits for the ACK of its header
     # write, which the client delays: every keep-alive request took 40+ ms instead of 1.
@@ -114,24 +127,55 @@ def serve_app(app: ASGIApp, sock: socket.socket, url: str, timeout: float = 10.0
     return RunningServer(app, url, sock, server, thread)
 
 
+def conflict(existing: RunningServer, host: str, issuer: str | None, config: MockConfig | None,
+             admin_token: str | None) -> str | None:
+    """How the mock this process runs on a port differs from the one asked for, or None."""
+    port = existing.port
+    where = f"a mock with issuer {existing.url} already runs on port {port} in this process"
+    fix = "stop it first (idp.stop(), or restart the kernel) or use another port"
+    if issuer is not None and issuer != existing.url:
+        return f"{where}, not {issuer}: {fix}"
+    listening = existing.sock.getsockname()[0]
+    if bind_address(host) != listening:
+        return f"{where}, listening on {listening}, not {host}: {fix}"
+    if config is not None and config != existing.ctx.store.initial_config:
+        return f"{where}, started with another config: {fix}"
+    if admin_token is not None and admin_token != existing.admin_token:
+        return f"{where}, with another admin token: {fix}"
+    return None
+
+
 def serve(host: str = "127.0.0.1", port: int = 0, issuer: str | None = None,
-          config: MockConfig | None = None, reuse: bool = True) -> RunningServer:
+          config: MockConfig | None = None, reuse: bool = True, admin_token: str | None = None) -> RunningServer:
     """Starts the mock in a background thread and returns it once it answers.
 
     port=0 picks a free port. The issuer is the origin it is reached at (`http://host:port`)
     unless `issuer` says otherwise. With a fixed port and reuse=True, a mock this process
-    already runs there is returned as it is (re-running a notebook cell is safe).
+    already runs there is returned as it is (re-running a notebook cell is safe), if it is
+    the one asked for: the same issuer, and no config or an equal one. One that differs raises
+    MockConflict instead of handing back a mock that is not the one asked for.
+    `admin_token` (default: a random one, `.admin_token`) is what other machines send to use
+    the teaching API.
     """
+    wanted = (issuer or origin(host, port)).rstrip("/") if port else None
     with _registry_lock:
-        existing = _running.get((host, port)) if port else None
+        existing = next((r for (_, p), r in _running.items() if port and p == port), None)
     if existing is not None:
         if reuse and existing.thread.is_alive():
+            problem = conflict(existing, host, wanted, config, admin_token)
+            if problem is not None:
+                raise MockConflict(problem)
             return existing
         existing.stop()
     sock = bind(host, port)
     actual_port = sock.getsockname()[1]
     url = (issuer or origin(host, actual_port)).rstrip("/")
-    running = serve_app(create_app(url, config), sock, url)
+    try:
+        app = create_app(url, config, admin_token=admin_token)
+    except BaseException:
+        sock.close()
+        raise
+    running = serve_app(app, sock, url)
     with _registry_lock:
         _running[(host, actual_port)] = running
     return running
