@@ -1,17 +1,24 @@
-"""The teaching log: every protocol exchange the server saw, secrets shortened."""
+"""The teaching log: every protocol exchange the server saw, secrets shortened.
+
+It stays small whatever the requests carried: at most LOG_CAP entries, each forgotten
+LOG_LIFETIME after it was recorded, and each entry bounded: a string longer than CLIP
+characters is cut with a marker saying how long it was, and one entry keeps at most
+ENTRY_BUDGET characters of strings in all (so 1,000 entries are a few MB of JSON at most,
+even when every request carried a 60 KB parameter).
+"""
 
 from __future__ import annotations
 
-import collections
 import itertools
 import json
-import threading
-import time
 import re
-from typing import Any
+import time
+from typing import Any, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
+
+from .expiring import ExpiringMap
 
 # Values a learner may see the start of, never the whole.
 SECRET_NAMES = frozenset({
@@ -22,6 +29,11 @@ SECRET_IN_QUERY = re.compile(r"([?&#](?:%s)=)([^&#]*)" % "|".join(sorted(SECRET_
 HIDDEN_NAMES = frozenset({"password"})
 SHOWN_REQUEST_HEADERS = ("authorization", "content-type", "cookie", "origin")
 SHOWN_RESPONSE_HEADERS = ("location", "content-type", "cache-control", "www-authenticate", "set-cookie")
+
+LOG_CAP = 1000  # entries; a notebook reads a few dozen, a whole walkthrough a few hundred
+LOG_LIFETIME = 24 * 3600  # seconds of the log's clock: a day's lesson, or a day of advance_clock
+CLIP = 300  # characters of one string kept: a long redirect URL still shows whole
+ENTRY_BUDGET = 4000  # characters of strings kept in one entry, all its fields together
 
 
 def shorten(value: str, keep: int = 8) -> str:
@@ -57,10 +69,40 @@ def redact_header(name: str, value: str) -> str:
     return value
 
 
+def clip(text: str, keep: int = CLIP) -> str:
+    """The first `keep` characters and a marker with the full length, or `text` if short."""
+    if len(text) <= keep:
+        return text
+    return f"{text[:keep]}… ({len(text)} characters)"
+
+
+def bounded(value: Any, budget: list[int]) -> Any:
+    """`value` with every string clipped, spending `budget[0]` characters: once it is spent,
+    strings keep 32 characters and their marker, and the items left in a dict or list are
+    counted, not kept."""
+    if isinstance(value, str):
+        kept = clip(value, min(CLIP, max(32, budget[0])))
+        budget[0] -= len(kept)
+        return kept
+    if isinstance(value, dict | list):
+        items = list(value.items()) if isinstance(value, dict) else list(enumerate(value))
+        shown: list[tuple[Any, Any]] = []
+        for index, (name, item) in enumerate(items):
+            if budget[0] <= 0:
+                shown.append(("…", f"{len(items) - index} more not shown"))
+                break
+            shown.append((bounded(name, budget), bounded(item, budget)))
+        return dict(shown) if isinstance(value, dict) else [item for _, item in shown]
+    return value
+
+
 class ExchangeLog:
-    def __init__(self, limit: int = 1000) -> None:
-        self.lock = threading.Lock()
-        self.entries: collections.deque[dict[str, Any]] = collections.deque(maxlen=limit)
+    def __init__(self, limit: int = LOG_CAP, clock: Callable[[], float] = time.time,
+                 lifetime: float = LOG_LIFETIME) -> None:
+        """`clock`: the mock's (Store.now) so that advancing it ages the log too; the real
+        clock by default. Each entry's "time" is always the real time it was recorded."""
+        self.entries: ExpiringMap[dict[str, Any]] = ExpiringMap(clock, limit)
+        self.lifetime = lifetime
         self.counter = itertools.count(1)
 
     def record(self, request: Request, params: dict[str, str], response: Response) -> None:
@@ -76,32 +118,37 @@ class ExchangeLog:
                 body = redact(body)
         elif content_type.startswith("text/plain") and raw:
             body = raw.decode("utf-8", "replace")
+        budget = [ENTRY_BUDGET]
+        # Spent in this order, so the exchange's outline (path, headers, status, answer) is
+        # kept whole and only a flood of parameters is cut short.
+        path = bounded(request.url.path, budget)
+        request_headers = bounded({
+            name: redact_header(name, request.headers[name])
+            for name in SHOWN_REQUEST_HEADERS
+            if name in request.headers
+        }, budget)
+        response_headers = bounded({
+            name: redact_header(name, response.headers[name])
+            for name in SHOWN_RESPONSE_HEADERS
+            if name in response.headers
+        }, budget)
+        response_body = bounded(body, budget)
         entry = {
             "time": time.time(),
             "method": request.method,
-            "path": request.url.path,
-            "params": redact(params),
-            "request_headers": {
-                name: redact_header(name, request.headers[name])
-                for name in SHOWN_REQUEST_HEADERS
-                if name in request.headers
-            },
+            "path": path,
+            "params": bounded(redact(params), budget),
+            "request_headers": request_headers,
             "status": response.status_code,
-            "response_headers": {
-                name: redact_header(name, response.headers[name])
-                for name in SHOWN_RESPONSE_HEADERS
-                if name in response.headers
-            },
-            "response_body": body,
+            "response_headers": response_headers,
+            "response_body": response_body,
         }
-        with self.lock:
-            entry["seq"] = next(self.counter)
-            self.entries.append(entry)
+        with self.entries.lock:
+            entry["seq"] = seq = next(self.counter)
+            self.entries.put(str(seq), entry, self.entries.clock() + self.lifetime)
 
     def since(self, seq: int = 0) -> list[dict[str, Any]]:
-        with self.lock:
-            return [dict(e) for e in self.entries if e["seq"] > seq]
+        return [dict(e) for e in self.entries.values() if e["seq"] > seq]
 
     def clear(self) -> None:
-        with self.lock:
-            self.entries.clear()
+        self.entries.clear()
