@@ -240,7 +240,12 @@ class Browser:
 
     One `Browser` is one person's browser: the mock's session cookie stays in it, so a second
     login in the same browser is single sign-on (the select-account page, or straight back
-    with a code), and `logout()` ends that session. Use a new `Browser` for another person."""
+    with a code), and `logout()` ends that session. Use a new `Browser` for another person.
+
+    It sends every cookie it has on every request: it applies no SameSite rule, so to the mock
+    each navigation is same-site and end_session logs out without asking. A logout link on
+    another site would come without the mock's SameSite=Strict marker cookie: delete
+    `mock_idp_same_site_strict` from `cookies` first to get the confirmation page."""
 
     def __init__(self, session: requests.Session | None = None, timeout: float = TIMEOUT) -> None:
         self.session = session if session is not None else requests.Session()

@@ -14,6 +14,7 @@ import textwrap
 import urllib.parse
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -238,6 +239,14 @@ def test_the_marker_and_the_factory(pytester: pytest.Pytester) -> None:
     ])
 
 
+def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Test your Authgear login offline (pytest plugin)", 1)[1].split("\n## ", 1)[0]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    pytester.makepyfile(test_readme=example)
+    pytester.runpytest("-p", "no:cacheprovider", "-q").assert_outcomes(passed=1)
+
+
 # -- an independent client: Authlib through the fixture's login() ---------------------------
 
 def test_authlib_logs_in_through_the_fixture(authgear_mock: AuthgearMock, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -421,3 +430,58 @@ def test_an_unknown_page_fails_loudly(pages: ContractPages) -> None:
 def test_leaving_for_somewhere_else_than_until_fails_loudly(pages: ContractPages) -> None:
     with pytest.raises(BrowserError, match=r"sent away from http://127\.0\.0\.1:\d+, and not to http://app\.test/other"):
         Browser().login(pages.issuer + "/oauth2/authorize", until="http://app.test/other")
+
+
+# -- the browser on the mock's own select-account and logout pages ------------------------
+
+def authorization_url(mock: AuthgearMock, **extra: str) -> str:
+    """The demo client's authorization request (confidential: no PKCE needed here)."""
+    params = {"client_id": "mock-client", "redirect_uri": "http://localhost:3000/auth-redirect",
+              "response_type": "code", "scope": "openid email", "state": generate_token(16), **extra}
+    return mock.discovery["authorization_endpoint"] + "?" + urllib.parse.urlencode(params)
+
+
+def email_of(mock: AuthgearMock, landed: str) -> str:
+    """Who logged in: the code exchanged, then userinfo."""
+    tokens = requests.post(mock.discovery["token_endpoint"], timeout=10, data={
+        "grant_type": "authorization_code", "code": urllib.parse.parse_qs(urllib.parse.urlsplit(landed).query)["code"][0],
+        "redirect_uri": "http://localhost:3000/auth-redirect", "client_id": "mock-client", "client_secret": "mock-secret",
+    }).json()
+    return requests.get(mock.discovery["userinfo_endpoint"], timeout=10,
+                        headers={"Authorization": "Bearer " + tokens["access_token"]}).json()["email"]
+
+
+def posted_paths(browser: Browser) -> list[str]:
+    return [urllib.parse.urlsplit(url).path for method, url, _status in browser.history if method == "POST"]
+
+
+def test_the_mocks_select_account_page(authgear_mock: AuthgearMock) -> None:
+    browser = authgear_mock.browser()
+    assert email_of(authgear_mock, authgear_mock.login(authorization_url(authgear_mock), email="alice@example.com",
+                                                       password="alice123", browser=browser)) == "alice@example.com"
+    # Alice again: "Continue as alice@example.com", no password.
+    again = authgear_mock.login(authorization_url(authgear_mock), email="alice@example.com", browser=browser)
+    assert posted_paths(browser) == ["/select_account"]
+    assert email_of(authgear_mock, again) == "alice@example.com"
+    # Bob in the same browser: "Use another account", then the login form.
+    bob = authgear_mock.login(authorization_url(authgear_mock), email="bob@example.com", password="bob123",
+                              browser=browser)
+    assert posted_paths(browser) == ["/select_account", "/login"]
+    assert email_of(authgear_mock, bob) == "bob@example.com"
+
+
+def test_the_mocks_logout_confirmation(authgear_mock: AuthgearMock) -> None:
+    browser = authgear_mock.browser()
+    authgear_mock.login(authorization_url(authgear_mock), email="alice@example.com", password="alice123",
+                        browser=browser)
+    # The browser sends every cookie it has (it applies no SameSite rule): to the mock that is a
+    # same-site navigation, which logs out at once. A logout link on another site comes without
+    # the SameSite=Strict marker cookie: then the mock asks first.
+    del browser.cookies["mock_idp_same_site_strict"]
+    end_session = authgear_mock.discovery["end_session_endpoint"] + "?" + urllib.parse.urlencode(
+        {"post_logout_redirect_uri": "http://localhost:3000/", "state": "bye"})
+    landed = authgear_mock.logout(end_session, browser=browser)
+    assert landed == "http://localhost:3000/?state=bye"
+    assert posted_paths(browser) == ["/logout"]
+    with pytest.raises(BrowserError, match="asks for an email and password"):  # the session is gone
+        authgear_mock.login(authorization_url(authgear_mock), browser=browser)
