@@ -13,6 +13,7 @@ from starlette.routing import Route
 from . import authorize, discovery, logout, teaching_api, token, userinfo
 from .config import MockConfig
 from .context import Context, error_page, json_error, logged
+from .cors import AuthgearCORS
 from .exchanges import ExchangeLog
 from .guard import TeachingGuard
 from .keys import SigningKey
@@ -90,4 +91,6 @@ def create_app(issuer: str, config: MockConfig | None = None, key: SigningKey | 
     app = Starlette(routes=routes, exception_handlers={404: http_error, 405: http_error, Exception: unexpected})
     app.state.ctx = ctx
     app.state.guard = guard
+    # Cross-origin calls from SPAs: allowed for the clients' redirect-URI origins, as Authgear does.
+    app.add_middleware(AuthgearCORS, ctx=ctx)
     return app
