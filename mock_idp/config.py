@@ -11,12 +11,13 @@ The config file (TOML or JSON, chosen by its extension) may hold:
     redirect_uris = ["..."]
     post_logout_redirect_uris = ["..."]
     refresh_token_rotation = false
-    access_token_lifetime = 1800
+    access_token_lifetime = 1800  # also id_token_lifetime, refresh_token_lifetime, refresh_token_idle
 
     [[users]]
     email = "..."               # a user with the same email as a demo one replaces it
     password = "..."
     sub = "..."                 # optional: a stable UUID is derived from the email
+    updated_at = 1767225600     # optional: seconds since 1970, before 2100
     [users.claims]              # any OIDC standard claims (given_name, locale, ...)
     [users.custom_attributes]   # anything: shown in userinfo as custom_attributes
     roles = ["..."]
@@ -27,10 +28,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import re
 import tomllib
+import urllib.parse
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from cryptography.exceptions import UnsupportedAlgorithm
 
@@ -57,6 +60,52 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "address": ("address",),
 }
 USER_CLAIM_NAMES = frozenset(c for claims in SCOPE_CLAIMS.values() for c in claims) - {"updated_at"}
+
+# What a client or a user may say, checked where the config file and the teaching API read them.
+DAY = 24 * 3600
+TEN_YEARS = 10 * 365 * DAY  # also the most the clock moves (teaching_api.clock)
+# (least, most) seconds. An access token is a bearer JWT nobody can recall: a year covers any
+# demo of "a token that lives too long". An ID token is read once, right after login (OIDC
+# Core §3.1.3.7), so a day is plenty. Refresh tokens are what live long: ten years. Past these a
+# number is a typo, and a large one breaks clients far from its cause (JavaScript loses
+# precision past 2**53; Python's datetime ends at year 9999).
+LIFETIME_BOUNDS = {
+    "access_token_lifetime": (1, 365 * DAY),
+    "id_token_lifetime": (1, DAY),
+    "refresh_token_lifetime": (1, TEN_YEARS),
+    "refresh_token_idle": (1, TEN_YEARS),
+}
+LATEST_TIMESTAMP = 4102444800  # 2100-01-01T00:00:00Z: later is a typo, not a date
+MAX_EMAIL = 254  # RFC 5321 §4.5.3.1.3: the longest address a mail path carries
+MAX_TEXT = 1024  # any other string a client or a user holds (a password, a URI)
+MAX_URIS = 100
+SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")  # RFC 3986 §3.1
+UNSAFE_IN_URI = re.compile(r"[^\x21-\x7e]")  # RFC 3986: printable ASCII; spaces and the rest percent-encoded
+
+
+def quoted(value: Any, limit: int = 60) -> str:
+    """User-supplied text for a message: cut short and escaped (repr), so a message stays one
+    line and shows what was sent, control characters and all."""
+    text = value if isinstance(value, str) else str(value)
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def names(items: list[str], most: int = 5) -> str:
+    """Field names someone sent, for a message: each quoted, and not too many of them."""
+    shown = ", ".join(quoted(item, 40) for item in items[:most])
+    return shown + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+T = TypeVar("T")
+UNSAFE_IN_EMAIL = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def _in_list(field: str, index: int, read: Callable[[Any], T], item: Any) -> T:
+    """A client or user of the config file: a mistake names which one (clients[2]: ...)."""
+    try:
+        return read(item)
+    except ConfigError as exc:
+        raise ConfigError(f"{field}[{index}]: {exc}") from None
 
 
 class ConfigError(ValueError):
@@ -176,6 +225,45 @@ def _check_str_list(name: str, value: Any) -> list[str]:
     return value
 
 
+def uri_problem(uri: str) -> str | None:
+    """Why `uri` cannot be a redirect URI, or None. RFC 6749 §3.1.2: an absolute URI (RFC 3986
+    §4.3: a scheme), with no fragment; and a host, so it names a place to send the browser."""
+    if len(uri) > MAX_TEXT:
+        return f"it is longer than {MAX_TEXT} characters"
+    if UNSAFE_IN_URI.search(uri):
+        return "it holds a space, a control character or non-ASCII text (percent-encode them)"
+    if "#" in uri:
+        return "it has a fragment"
+    scheme, colon, _ = uri.partition(":")
+    if not colon or not SCHEME.fullmatch(scheme):
+        return "it has no scheme"
+    try:
+        parts = urllib.parse.urlsplit(uri)
+        parts.port  # noqa: B018 (a port that is not a number raises)
+    except ValueError:
+        return "its host or port cannot be read"
+    if not parts.hostname:
+        return "it has no host"
+    return None
+
+
+def _check_uris(name: str, value: Any) -> list[str]:
+    uris = _check_str_list(name, value)
+    if len(uris) > MAX_URIS:
+        raise ConfigError(f"{name} may hold at most {MAX_URIS} URIs")
+    for index, uri in enumerate(uris):
+        problem = uri_problem(uri)
+        if problem is not None:
+            raise ConfigError(f"{name}[{index}] must be an absolute URI with a host and without a fragment "
+                              f"(RFC 6749 §3.1.2): {quoted(uri)}: {problem}")
+    return uris
+
+
+def _check_whole(name: str, value: Any, least: int, most: int, unit: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not least <= value <= most:
+        raise ConfigError(f"{name} must be a whole number {unit} from {least} to {most}")
+
+
 MAX_CLAIM_DEPTH = 16
 
 
@@ -208,18 +296,20 @@ def client_from_dict(data: Any) -> Client:
     known = {f.name for f in dataclasses.fields(Client)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"unknown client field(s): {', '.join(unknown)}")
+        raise ConfigError(f"unknown client field(s): {names(unknown)}")
     if not isinstance(data.get("client_id"), str) or not data["client_id"]:
         raise ConfigError("client_id is required (a non-empty string)")
-    _check_str_list("redirect_uris", data.get("redirect_uris"))
-    _check_str_list("post_logout_redirect_uris", data.get("post_logout_redirect_uris", []))
+    if len(data["client_id"]) > MAX_TEXT:
+        raise ConfigError(f"client_id must be at most {MAX_TEXT} characters")
+    _check_uris("redirect_uris", data.get("redirect_uris"))
+    _check_uris("post_logout_redirect_uris", data.get("post_logout_redirect_uris", []))
     secret = data.get("client_secret")
-    if secret is not None and (not isinstance(secret, str) or not secret):
-        raise ConfigError("client_secret must be a non-empty string (or left out for a public client)")
-    for field in ("access_token_lifetime", "id_token_lifetime", "refresh_token_lifetime", "refresh_token_idle"):
-        value = data.get(field, 1)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ConfigError(f"{field} must be a positive whole number of seconds")
+    if secret is not None and (not isinstance(secret, str) or not secret or len(secret) > MAX_TEXT):
+        raise ConfigError(f"client_secret must be a non-empty string of at most {MAX_TEXT} characters "
+                          "(or left out for a public client)")
+    for field, (least, most) in LIFETIME_BOUNDS.items():
+        if field in data:
+            _check_whole(field, data[field], least, most, "of seconds")
     if not isinstance(data.get("refresh_token_rotation", False), bool):
         raise ConfigError("refresh_token_rotation must be true or false")
     if not isinstance(data.get("name", ""), str):
@@ -233,10 +323,17 @@ def user_from_dict(data: Any) -> User:
     known = {f.name for f in dataclasses.fields(User)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"unknown user field(s): {', '.join(unknown)}")
+        raise ConfigError(f"unknown user field(s): {names(unknown)}")
     for field in ("email", "password"):
         if not isinstance(data.get(field), str) or not data[field]:
             raise ConfigError(f"{field} is required (a non-empty string)")
+    email = data["email"]
+    local, at, domain = email.rpartition("@")
+    if len(email) > MAX_EMAIL or not (local and at and domain) or UNSAFE_IN_EMAIL.search(email):
+        raise ConfigError(f"email must be an address (name@domain, at most {MAX_EMAIL} characters, "
+                          f"no spaces or control characters): {quoted(email)}")
+    if len(data["password"]) > MAX_TEXT:
+        raise ConfigError(f"password must be at most {MAX_TEXT} characters")
     if not isinstance(data.get("sub", ""), str):
         raise ConfigError("sub must be a string")
     for field in ("claims", "custom_attributes"):
@@ -247,14 +344,13 @@ def user_from_dict(data: Any) -> User:
     # mock itself answers in userinfo; custom_attributes is the place for the rest.
     not_standard = sorted(set(data.get("claims", {})) - (USER_CLAIM_NAMES - {"email", "email_verified"}))
     if not_standard:
-        raise ConfigError(f"claims may hold OIDC standard claims only, not {', '.join(not_standard)} "
+        raise ConfigError(f"claims may hold OIDC standard claims only, not {names(not_standard)} "
                           "(put your own under custom_attributes)")
     _check_str_list("roles", data.get("roles", []))
     if not isinstance(data.get("email_verified", True), bool):
         raise ConfigError("email_verified must be true or false")
-    updated_at = data.get("updated_at", 0)
-    if not isinstance(updated_at, int) or isinstance(updated_at, bool) or updated_at < 0:
-        raise ConfigError("updated_at must be a whole number of seconds since 1970")
+    if "updated_at" in data:
+        _check_whole("updated_at", data["updated_at"], 0, LATEST_TIMESTAMP, "of seconds since 1970, before 2100,")
     return User(**data)
 
 
@@ -279,7 +375,10 @@ class MockConfig:
             data = tomllib.loads(text.decode()) if path.suffix == ".toml" else json.loads(text)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-        return cls.from_dict(data, base_dir=path.parent)
+        try:
+            return cls.from_dict(data, base_dir=path.parent)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
 
     @classmethod
     def from_dict(cls, data: Any, base_dir: Path = Path(".")) -> "MockConfig":
@@ -287,18 +386,18 @@ class MockConfig:
             raise ConfigError("the config must be an object")
         unknown = sorted(set(data) - {"demo_data", "signing_key", "clients", "users"})
         if unknown:
-            raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
+            raise ConfigError(f"unknown config key(s): {names(unknown)}")
         if not isinstance(data.get("demo_data", True), bool):
             raise ConfigError("demo_data must be true or false")
         for field in ("clients", "users"):
             if not isinstance(data.get(field, []), list):
                 raise ConfigError(f"{field} must be a list (in TOML: [[{field}]] tables)")
         config = cls.demo() if data.get("demo_data", True) else cls(clients={}, users={})
-        for item in data.get("clients", []):
-            client = client_from_dict(item)
+        for index, item in enumerate(data.get("clients", [])):
+            client = _in_list("clients", index, client_from_dict, item)
             config.clients[client.client_id] = client
-        for item in data.get("users", []):
-            user = user_from_dict(item)
+        for index, item in enumerate(data.get("users", [])):
+            user = _in_list("users", index, user_from_dict, item)
             config.users[user.email.lower()] = user
         if "signing_key" in data:
             if not isinstance(data["signing_key"], str) or not data["signing_key"]:
@@ -311,7 +410,7 @@ class MockConfig:
             try:
                 SigningKey.from_pem(config.signing_key_pem)
             except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-                raise ConfigError(f"signing_key {data['signing_key']}: {exc}") from None
+                raise ConfigError(f"signing_key {quoted(data['signing_key'])}: {exc}") from None
         return config
 
     def copy(self) -> "MockConfig":

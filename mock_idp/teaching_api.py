@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .config import ConfigError, client_from_dict, user_from_dict
+from .config import TEN_YEARS, ConfigError, client_from_dict, user_from_dict
 from .context import Context
 from .params import BadParameters, body_bytes, is_whole_number
 
@@ -66,7 +66,7 @@ async def clock(ctx: Context, request: Request) -> Response:
         for field, change in (("advance", ctx.store.advance_clock), ("offset", ctx.store.set_clock_offset)):
             if field in body:
                 value = body[field]
-                if not isinstance(value, int) or isinstance(value, bool) or abs(value) > 10 * 365 * 86400:
+                if not isinstance(value, int) or isinstance(value, bool) or abs(value) > TEN_YEARS:
                     return problem(f"{field} must be a whole number of seconds (at most ten years)")
                 change(value)
                 break

@@ -197,6 +197,20 @@ BAD_CONFIGS = [
     ("mock.toml", 'signing_key = "not-a-key.pem"', "signing_key"),
     ("mock.toml", 'signing_key = "ec.pem"', "signing_key"),
     ("mock.toml", 'signing_key = "small.pem"', "signing_key"),
+    # What the teaching API refuses, the file refuses too, naming which client or user and field.
+    ("mock.toml", '[[clients]]\nclient_id = "x"\nredirect_uris = ["http://localhost:3000/cb#f"]',
+     r"mock.toml: clients\[0\]: redirect_uris\[0\] must be an absolute URI with a host and without a fragment "
+     r"\(RFC 6749 §3.1.2\): 'http://localhost:3000/cb#f': it has a fragment"),
+    ("mock.toml", '[[clients]]\nclient_id = "a"\nredirect_uris = []\n[[clients]]\nclient_id = "b"\n'
+     'redirect_uris = []\npost_logout_redirect_uris = ["/bye"]', r"clients\[1\]: post_logout_redirect_uris\[0\]"),
+    ("mock.toml", '[[clients]]\nclient_id = "x"\nredirect_uris = []\nid_token_lifetime = 604800',
+     r"clients\[0\]: id_token_lifetime must be a whole number of seconds from 1 to 86400"),
+    ("mock.toml", '[[clients]]\nclient_id = "x"\nredirect_uris = []\nrefresh_token_idle = 0', "refresh_token_idle"),
+    ("mock.toml", '[[users]]\nemail = "x@example.com"\npassword = "p"\nupdated_at = 99999999999',
+     r"users\[0\]: updated_at must be a whole number of seconds since 1970"),
+    ("mock.toml", '[[users]]\nemail = "x@example.com"\npassword = "p"\nupdated_at = 1990-01-01', "updated_at"),
+    ("mock.toml", '[[users]]\nemail = "x@example.com"\npassword = "p"\n[[users]]\nemail = "nobody"\npassword = "p"',
+     r"users\[1\]: email must be an address"),
 ]
 
 
@@ -345,6 +359,23 @@ def test_cli_main_bad_config_returns_2_with_one_line(tmp_path: Path, capsys: pyt
     out, err = capsys.readouterr()
     assert out == ""
     assert err.startswith("mock_idp: ") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ('[[clients]]\nclient_id = "x"\nredirect_uris = ["http://localhost:3000/cb#\\n\\u001b[31mred"]',
+     "clients[0]: redirect_uris[0]"),
+    ('[[users]]\nemail = "line\\nbreak@example.com"\npassword = "p"', "users[0]: email"),
+    ('"colour\\nof the sky" = "blue"', "unknown config key(s): 'colour\\nof the sky'"),
+])
+def test_cli_main_names_the_field_on_one_line_with_what_was_sent_escaped(
+        tmp_path: Path, capsys: pytest.CaptureFixture, text: str, field: str) -> None:
+    from mock_idp.__main__ import main
+
+    path = write(tmp_path, "mock.toml", text)
+    assert main(["--host", "127.0.0.1", "--port", str(free_port()), "--config", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"mock_idp: {path}: ")
+    assert field in err and len(err.strip().splitlines()) == 1 and "\x1b" not in err
 
 
 def test_cli_missing_config_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

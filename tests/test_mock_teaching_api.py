@@ -386,6 +386,109 @@ def test_bad_user_bodies_are_400(idp: RunningServer, body: Any) -> None:
     assert emails == ["alice@example.com", "bob@example.com"]
 
 
+# -- what clients and users may say (the config file is checked by the same code)
+
+DAY = 86400
+CB = "http://localhost:3000/cb"
+BAD_CLIENT_FIELDS = [
+    ({"redirect_uris": [CB, "http://localhost:3000/cb#frag"]},
+     "redirect_uris[1] must be an absolute URI with a host and without a fragment (RFC 6749 §3.1.2): "
+     "'http://localhost:3000/cb#frag': it has a fragment"),
+    ({"redirect_uris": [CB + "#"]}, "redirect_uris[0] must be an absolute URI"),
+    ({"redirect_uris": ["/auth-redirect"]}, "redirect_uris[0] must be an absolute URI"),
+    ({"redirect_uris": ["localhost:3000/cb"]}, "redirect_uris[0] must be an absolute URI"),
+    ({"redirect_uris": ["//localhost:3000/cb"]}, "it has no scheme"),
+    ({"redirect_uris": ["myapp:/cb"]}, "it has no host"),
+    ({"redirect_uris": ["javascript:alert(1)"]}, "it has no host"),
+    ({"redirect_uris": ["file:///etc/passwd"]}, "it has no host"),
+    ({"redirect_uris": ["http://localhost:99999/cb"]}, "port"),
+    ({"redirect_uris": [" " + CB]}, "space"),
+    ({"redirect_uris": ["http://localhost:3000/ä"]}, "non-ASCII"),
+    ({"redirect_uris": [CB + "/" + "a" * 1100]}, "longer than 1024"),
+    ({"redirect_uris": [f"{CB}/{i}" for i in range(101)]}, "redirect_uris may hold at most 100"),
+    ({"post_logout_redirect_uris": ["http://localhost:3000/", "bye"]}, "post_logout_redirect_uris[1] must be"),
+    ({"post_logout_redirect_uris": ["http://localhost:3000/#top"]}, "post_logout_redirect_uris[0] must be"),
+    ({"access_token_lifetime": 0}, "access_token_lifetime must be a whole number of seconds from 1 to 31536000"),
+    ({"access_token_lifetime": 365 * DAY + 1}, "access_token_lifetime"),
+    ({"id_token_lifetime": DAY + 1}, "id_token_lifetime must be a whole number of seconds from 1 to 86400"),
+    ({"refresh_token_lifetime": 10**20}, "refresh_token_lifetime must be a whole number of seconds from 1 to 315360000"),
+    ({"refresh_token_idle": -1}, "refresh_token_idle"),
+    ({"refresh_token_idle": 1.5}, "refresh_token_idle"),
+    ({"client_id": "x" * 1025}, "client_id must be at most 1024"),
+]
+
+
+@pytest.mark.parametrize(("fields", "description"), BAD_CLIENT_FIELDS)
+def test_client_fields_out_of_bounds_are_400_naming_the_field(idp: RunningServer, fields: dict[str, Any],
+                                                              description: str) -> None:
+    body = {"client_id": "checked", "client_secret": "s", "redirect_uris": [CB], **fields}
+    response = requests.post(idp.url + "/_mock/clients", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert description in response.json()["error_description"]
+    assert "checked" not in idp.ctx.store.config.clients and len(idp.ctx.store.config.clients) == 2
+
+
+@pytest.mark.parametrize("fields", [
+    {"redirect_uris": ["http://[::1]:3000/cb", "https://app.example/cb?tab=1", "com.example.app://callback/x"]},
+    {"post_logout_redirect_uris": ["http://localhost:3000", "https://app.example/bye?x=%20"]},
+    {"access_token_lifetime": 1, "id_token_lifetime": 1, "refresh_token_lifetime": 1, "refresh_token_idle": 1},
+    {"access_token_lifetime": 365 * DAY, "id_token_lifetime": DAY, "refresh_token_lifetime": 3650 * DAY,
+     "refresh_token_idle": 3650 * DAY},
+])
+def test_client_fields_at_their_bounds_are_taken(idp: RunningServer, fields: dict[str, Any]) -> None:
+    body = {"client_id": "bounds", "client_secret": "s", "redirect_uris": [CB], **fields}
+    response = requests.post(idp.url + "/_mock/clients", json=body)
+    assert response.status_code == 201, response.text
+    stored = idp.ctx.store.config.clients["bounds"]
+    for name, value in fields.items():
+        assert getattr(stored, name) == value
+
+
+@pytest.mark.parametrize(("fields", "description"), [
+    ({"updated_at": -1}, "updated_at must be a whole number of seconds since 1970, before 2100"),
+    ({"updated_at": 4102444801}, "updated_at"),
+    ({"updated_at": 10**30}, "updated_at"),
+    ({"updated_at": 1.5e9}, "updated_at"),
+    ({"email": "carol"}, "email must be an address"),
+    ({"email": "carol@"}, "email must be an address"),
+    ({"email": "@example.com"}, "email must be an address"),
+    ({"email": "carol @example.com"}, "email must be an address"),
+    ({"email": "carol@example.com\n"}, "email must be an address"),
+    ({"email": "c" * 243 + "@example.com"}, "at most 254 characters"),
+    ({"password": "p" * 1025}, "password must be at most 1024"),
+])
+def test_user_fields_out_of_bounds_are_400_naming_the_field(idp: RunningServer, fields: dict[str, Any],
+                                                            description: str) -> None:
+    response = requests.post(idp.url + "/_mock/users", json={"email": "carol@example.com", "password": "c1", **fields})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert description in response.json()["error_description"]
+    assert sorted(idp.ctx.store.config.users) == ["alice@example.com", "bob@example.com"]
+
+
+@pytest.mark.parametrize("fields", [{"updated_at": 0}, {"updated_at": 4102444800}, {"email": "c" * 242 + "@example.com"},
+                                    {"email": "o'brien+tag@mail.example"}])
+def test_user_fields_at_their_bounds_are_taken(idp: RunningServer, fields: dict[str, Any]) -> None:
+    response = requests.post(idp.url + "/_mock/users", json={"email": "carol@example.com", "password": "c1", **fields})
+    assert response.status_code == 201, response.text
+    assert response.json()["email"] == fields.get("email", "carol@example.com")
+    assert response.json()["updated_at"] == fields.get("updated_at", 1767225600)
+
+
+def test_what_was_sent_is_echoed_short_and_escaped(idp: RunningServer) -> None:
+    sent = "http://localhost:3000/cb#\u202e<script>alert(1)</script>\n" + "A" * 5000
+    description = requests.post(idp.url + "/_mock/clients", json={
+        "client_id": "x", "redirect_uris": [sent]}).json()["error_description"]
+    assert description.startswith("redirect_uris[0] must be an absolute URI")
+    assert "\\u202e" in description and "\u202e" not in description  # escaped, not the character itself
+    assert "\n" not in description and "A" * 100 not in description and len(description) < 300
+    unknown = requests.post(idp.url + "/_mock/users", json={
+        "email": "x@example.com", "password": "p", **{f"field{i}\n": 1 for i in range(50)}}).json()["error_description"]
+    assert unknown.startswith("unknown user field(s): 'field0\\n'") and "and 45 more" in unknown
+    assert "\n" not in unknown
+
+
 @pytest.mark.parametrize(("method", "path"), [("PUT", "/_mock/clock"), ("GET", "/_mock/reset"),
                                               ("PUT", "/_mock/clients"), ("GET", "/_mock/clients/mock-client"),
                                               ("POST", "/_mock/exchanges")])
