@@ -67,13 +67,47 @@ def load_settings(env_file: str | Path | None = None) -> Settings:
     return Settings(endpoint, values["AUTHGEAR_CLIENT_ID"], values["AUTHGEAR_CLIENT_SECRET"], redirect_url, is_mock=False)
 
 
-def mock_answers(endpoint: str = MOCK_ENDPOINT) -> bool:
+def discovered_issuer(endpoint: str) -> str | None:
+    """The issuer that the server at `endpoint` names in its discovery document, or None."""
     try:
         response = requests.get(endpoint + "/.well-known/openid-configuration", timeout=2)
         body = response.json() if response.ok else None
-        return isinstance(body, dict) and body.get("issuer") == endpoint
+    except (requests.RequestException, ValueError):
+        return None
+    issuer = body.get("issuer") if isinstance(body, dict) else None
+    return issuer if isinstance(issuer, str) else None
+
+
+def mock_answers(endpoint: str = MOCK_ENDPOINT) -> bool:
+    return discovered_issuer(endpoint) == endpoint
+
+
+def is_mock(endpoint: str) -> bool:
+    """Whether what answers at `endpoint` is a mock_idp: its teaching API's index, or the
+    teaching API's refusal (it answers only to its own issuer's Host)."""
+    try:
+        body = requests.get(endpoint + "/_mock/", timeout=2).json()
     except (requests.RequestException, ValueError):
         return False
+    return isinstance(body, dict) and ("endpoints" in body or "teaching API" in str(body.get("error_description")))
+
+
+def port_taken(endpoint: str, host: str, port: str) -> str:
+    """Why the mock cannot start at `endpoint`, and what to do: a mock with another issuer
+    there is not the same trouble as a program that is not a mock at all."""
+    issuer = discovered_issuer(endpoint)
+    if issuer is not None:
+        shown = issuer if len(issuer) <= 100 and issuer.isprintable() else repr(issuer[:100])
+        why = "tokens name their issuer, so the kit cannot use it"
+        if is_mock(endpoint):
+            return (f"A mock already runs on port {port}, but its issuer is {shown}, not {endpoint} ({why}). "
+                    f"Stop it (Ctrl-C where `python -m mock_idp` runs; idp.stop() or a kernel restart where a "
+                    f"notebook started it) and run this cell again; `python -m mock_idp --host {host} --port {port}` "
+                    f"starts one with issuer {endpoint}.")
+        return (f"Port {port} is taken by another authorization server (its issuer is {shown}), not the mock, "
+                f"so the mock cannot start at {endpoint} ({why}). Stop that program and run this cell again.")
+    return (f"Port {port} is taken by something that is not the mock, so the mock cannot start at "
+            f"{endpoint}. Stop that program (or restart the kernel) and run this cell again.")
 
 
 def ensure_mock(endpoint: str = MOCK_ENDPOINT):
@@ -81,18 +115,17 @@ def ensure_mock(endpoint: str = MOCK_ENDPOINT):
 
     Uses the one already running (started by `make lab`, the walkthrough or an earlier
     cell); otherwise starts one in this process, in a background thread. Returns the
-    RunningServer it started, or None if one was already there.
+    RunningServer it started, or None if one was already there. Raises RuntimeError saying
+    what holds the port when it cannot: a mock with another issuer, or another program.
     """
     if mock_answers(endpoint):
         return None
     from mock_idp import serve
+    from mock_idp.server import MockConflict
 
     host_port = endpoint.split("://", 1)[1]
     host, _, port = host_port.rpartition(":")
     try:
         return serve(host=host, port=int(port), issuer=endpoint)
-    except OSError as exc:
-        raise RuntimeError(
-            f"Port {port} is taken by something that is not the mock, so the mock cannot start at "
-            f"{endpoint}. Stop that program (or restart the kernel) and run this cell again."
-        ) from exc
+    except (OSError, MockConflict) as exc:
+        raise RuntimeError(port_taken(endpoint, host, port)) from exc

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import http.server
+import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from kit.settings import MOCK_ENDPOINT, SettingsError, load_settings, mock_answers
+from kit.settings import MOCK_ENDPOINT, SettingsError, ensure_mock, load_settings, mock_answers
+from tests.test_mock_config import cli, free_port, run_cli, wait_for_discovery  # noqa: F401 (cli: a fixture)
 
 
 @pytest.fixture(autouse=True)
@@ -67,3 +72,85 @@ def test_mock_answers_only_for_a_mock_with_that_issuer(idp) -> None:
     assert mock_answers(idp.url)
     assert not mock_answers(idp.url.replace("127.0.0.1", "localhost"))  # another issuer
     assert not mock_answers("http://127.0.0.1:9")  # nothing there
+
+
+# -- ensure_mock: use the mock at the endpoint, start one, or say what holds the port
+
+def test_ensure_mock_uses_the_mock_already_there(idp) -> None:
+    assert ensure_mock(idp.url) is None
+
+
+def test_ensure_mock_starts_one_on_a_free_port() -> None:
+    port = free_port()
+    started = ensure_mock(f"http://localhost:{port}")
+    try:
+        assert started is not None and started.url == f"http://localhost:{port}"
+        assert mock_answers(f"http://localhost:{port}")
+        assert ensure_mock(f"http://localhost:{port}") is None
+    finally:
+        started.stop()
+
+
+def test_a_mock_with_another_issuer_in_this_process_is_named(idp) -> None:
+    expected = idp.url.replace("127.0.0.1", "localhost")
+    with pytest.raises(RuntimeError) as raised:
+        ensure_mock(expected)
+    message = str(raised.value)
+    assert message.startswith(f"A mock already runs on port {idp.port}, but its issuer is {idp.url}, not {expected}")
+    assert "idp.stop()" in message and f"python -m mock_idp --host localhost --port {idp.port}" in message
+    assert "not the mock" not in message
+
+
+def test_a_mock_with_another_issuer_in_another_process_is_named(cli: list) -> None:
+    port = free_port()
+    cli.append(process := run_cli("--host", "127.0.0.1", "--port", str(port)))
+    wait_for_discovery(process, port)
+    with pytest.raises(RuntimeError) as raised:
+        ensure_mock(f"http://localhost:{port}")
+    assert str(raised.value).startswith(
+        f"A mock already runs on port {port}, but its issuer is http://127.0.0.1:{port}, not http://localhost:{port}")
+
+
+class Answers(http.server.BaseHTTPRequestHandler):
+    """Another program on the port: with `discovery`, another authorization server."""
+
+    discovery: dict | None = None
+
+    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        body = json.dumps(self.discovery).encode() if self.discovery and "well-known" in self.path else b"nope"
+        self.send_response(200 if body != b"nope" else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def other_program() -> Iterator[tuple[int, type[Answers]]]:
+    handler = type("Handler", (Answers,), {})
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        yield httpd.server_address[1], handler
+        httpd.shutdown()
+        thread.join(timeout=5)
+
+
+def test_a_program_that_is_not_a_mock_is_said_to_be_one(other_program: tuple[int, type[Answers]]) -> None:
+    port, _ = other_program
+    with pytest.raises(RuntimeError, match=f"Port {port} is taken by something that is not the mock"):
+        ensure_mock(f"http://localhost:{port}")
+
+
+def test_another_authorization_server_is_not_called_a_mock(other_program: tuple[int, type[Answers]]) -> None:
+    port, handler = other_program
+    handler.discovery = {"issuer": "https://login.example.org"}
+    with pytest.raises(RuntimeError) as raised:
+        ensure_mock(f"http://localhost:{port}")
+    message = str(raised.value)
+    assert message.startswith(f"Port {port} is taken by another authorization server "
+                              "(its issuer is https://login.example.org), not the mock")
+    assert "A mock already runs" not in message
