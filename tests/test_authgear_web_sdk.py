@@ -31,21 +31,15 @@ from starlette.routing import Route
 
 from mock_idp import RunningServer, serve
 from mock_idp.server import bind, serve_app
+from tests.browser import launch_chromium
+from tests.browser import shot as browser_shot
 
 ROOT = Path(__file__).resolve().parent.parent
 SDK_VERSION = "6.0.0"  # pinned in scripts/install-test-tools.sh too
 SDK_JS = (ROOT / ".test-tools" / f"@authgear+web@{SDK_VERSION}" / "node_modules" / "@authgear" / "web" / "dist"
           / "authgear-web.iife.js")
 SPA_PAGE = Path(__file__).resolve().parent / "spa" / "index.html"
-ARTIFACTS = ROOT / "test-artifacts" / "authgear-web"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
 ACCESS_TOKEN_LIFETIME = 1800  # the mock's default, Authgear's too
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium, "
-                                       "or scripts/install-browser.sh)")
 
 
 def spa_app(config: dict[str, str]) -> Starlette:
@@ -99,12 +93,9 @@ def stack() -> Iterator[Stack]:
 
 @pytest.fixture
 def page(stack: Stack) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launch_chromium() as browser:
+        context = browser.new_context(viewport={"width": 1000, "height": 760})
         try:
-            context = browser.new_context(viewport={"width": 1000, "height": 760})
             context.clock.install()  # the SDK times its access token by the browser's clock: the test moves it
             page = context.new_page()
             page.set_default_timeout(15_000)
@@ -125,12 +116,11 @@ def page(stack: Stack) -> Iterator[object]:
             page.on("requestfailed", failed)
             yield page
         finally:
-            browser.close()
+            context.close()
 
 
 def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    browser_shot(page, "authgear-web", name)
 
 
 def result(page) -> dict:

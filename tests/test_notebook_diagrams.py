@@ -17,16 +17,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests.browser import launch_chromium
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 MERMAID_VERSION = "11.16.1"  # the version bundled with JupyterLab 4.6 (pyproject: jupyterlab>=4.1)
 # Where scripts/install-test-tools.sh puts it (the same version is pinned there).
 MERMAID_JS = ROOT / ".test-tools" / f"mermaid@{MERMAID_VERSION}" / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
-]
 FENCE = re.compile(r"^```mermaid[ \t]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 PARSE = """async (text) => {
     try { await mermaid.parse(text); return null; }
@@ -51,12 +48,7 @@ def mermaid_js() -> Path:
 @pytest.fixture(scope="module")
 def parse(mermaid_js: Path) -> Iterator:
     """parse(text) -> None if Mermaid accepts the diagram, else its error message."""
-    if not CHROMIUM.is_file():
-        pytest.skip("chromium is missing: run `bash scripts/install-browser.sh`")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launch_chromium() as browser:
         try:
             page = browser.new_page()
             page.set_content("<!doctype html><html><body></body></html>")

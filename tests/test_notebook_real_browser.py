@@ -37,24 +37,17 @@ from pathlib import Path
 import pytest
 
 from mock_idp.server import port_in_use
+from tests.browser import launch_chromium
+from tests.browser import shot as browser_shot
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-ARTIFACTS = ROOT / "test-artifacts" / "notebooks"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
 MOCK_PORT, LISTENER_PORT = 4000, 3000
 LINK_PROMPT = "Open this link in your browser"
 LISTENING = re.compile(r"The notebook is listening at (\S+) to catch where you land\.")
 CELL_TIMEOUT = 30  # seconds; a waiting cell is answered by the browser within a few
 
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium, "
-                              "or scripts/install-browser.sh)"),
-    pytest.mark.timeout(120),
-]
+pytestmark = [pytest.mark.timeout(120)]
 
 
 
@@ -72,14 +65,8 @@ def wait_ports_free(*ports: int, timeout: float = 10) -> list[int]:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launch_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
@@ -112,9 +99,8 @@ class Learner:
     shots: int = 0
 
     def shot(self, name: str) -> None:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
         self.shots += 1
-        self.page.screenshot(path=str(ARTIFACTS / f"{self.notebook}-{self.shots:02d}-{name}.png"), full_page=True)
+        browser_shot(self.page, "notebooks", f"{self.notebook}-{self.shots:02d}-{name}")
 
     def follow(self, link: Link) -> str:
         from playwright.sync_api import expect

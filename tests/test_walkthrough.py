@@ -157,6 +157,15 @@ def callback_url(browser: requests.Session, stack: Stack, email: str = "alice@ex
     return location
 
 
+def continue_as(browser: requests.Session, page: requests.Response, email: str = "alice@example.com",
+                follow: bool = True) -> requests.Response:
+    """On the mock's select-account page (Authgear shows it when its session lives), presses
+    "Continue as <email>": no password."""
+    assert page.status_code == 200 and "/select_account" in page.url, (page.status_code, page.url, page.text[:300])
+    assert f'data-account="{email}"' in page.text, page.text[:500]
+    return submit(browser, page, follow, action="continue")
+
+
 def log_in(browser: requests.Session, stack: Stack, email: str = "alice@example.com",
            password: str = "alice123") -> requests.Response:
     home = browser.get(callback_url(browser, stack, email, password), timeout=10)
@@ -337,9 +346,10 @@ def test_failed_refresh_falls_back_to_a_fresh_login(stack: Stack, browser: reque
     tokens = stack.only_session().tokens
     # Revoking the refresh token kills its whole grant; the Authgear session itself lives on.
     assert requests.post(stack.idp.url + "/oauth2/revoke", data={"token": tokens.refresh_token}, timeout=5).ok
-    page = browser.get(stack.base + "/", timeout=10)
+    # Sent to log in again; the IdP session lives, so Authgear asks "Continue as alice?", no password.
+    page = continue_as(browser, browser.get(stack.base + "/", timeout=10))
     assert page.status_code == 200 and page.url == stack.base + "/"
-    assert "Welcome alice@example.com" in page.text  # silently logged in again (the IdP session lives)
+    assert "Welcome alice@example.com" in page.text
     assert any("The refresh failed (invalid_grant)" in n for n in notices(page))
     titles = step_titles(page)
     assert "Refresh the access token" in titles
@@ -356,7 +366,8 @@ def test_a_second_automatic_login_right_after_the_first_stops_instead_of_looping
         assert requests.post(stack.idp.url + "/oauth2/revoke", data={"token": token}, timeout=5).ok
 
     kill_grant()
-    assert "Welcome alice@example.com" in browser.get(stack.base + "/", timeout=10).text  # logged in again, silently
+    again = continue_as(browser, browser.get(stack.base + "/", timeout=10))  # one click: Authgear's session lives
+    assert "Welcome alice@example.com" in again.text
     kill_grant()
     page = browser.get(stack.base + "/", timeout=10)
     assert page.status_code == 502 and "Authgear keeps refusing the tokens" in page.text
@@ -846,7 +857,8 @@ def test_a_nested_redirect_path_keeps_every_link_and_redirect_working(browser: r
         running.advance_clock(1800 + 60)
         relogin = browser.get(running.base + "/", allow_redirects=False, timeout=10)
         assert relogin.status_code == 303 and relogin.headers["location"] == "/login"
-        page = browser.get(running.base + relogin.headers["location"], timeout=10)  # silent: Authgear's session lives
+        # Authgear's session lives: "Continue as alice", then home.
+        page = continue_as(browser, browser.get(running.base + relogin.headers["location"], timeout=10))
         assert page.url == running.base + "/" and "Welcome alice@example.com" in page.text
         # Logout from the nested setup, all the way back.
         confirm = browser.get(running.base + "/logout", timeout=5)

@@ -9,33 +9,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
+from tests.browser import launch_chromium
+from tests.browser import shot as browser_shot
 from tests.test_walkthrough import Stack, start_stack
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "walkthrough"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium, "
-                                       "or scripts/install-browser.sh)")
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launch_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
@@ -62,8 +49,7 @@ def page(chromium) -> Iterator[object]:
 
 
 def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    browser_shot(page, "walkthrough", name)
 
 
 def log_in_at_the_mock(page, email: str, password: str, base: str) -> None:
@@ -106,21 +92,34 @@ def test_login_refresh_api_logout_in_a_real_browser(stack: Stack, page) -> None:
     expect(page.locator("#api-result .badge")).to_have_text("200")
     shot(page, "05-api-called")
 
+    # A second login while Authgear's session lives: its select-account page, no password.
+    page.goto(stack.base + "/login")
+    page.wait_for_url(stack.idp.url + "/select_account?*")
+    expect(page.get_by_role("button", name="Continue as alice@example.com")).to_be_visible()
+    expect(page.get_by_role("button", name="Use another account")).to_be_visible()
+    expect(page.locator("#password")).to_have_count(0)
+    shot(page, "06-select-account")
+    page.click("button:has-text('Continue as alice@example.com')")
+    page.wait_for_url(stack.base + "/")
+    expect(page.locator("h1.welcome")).to_have_text("Welcome alice@example.com")
+
+    # localhost:<app> to localhost:<mock> is one site: chromium sends the SameSite=Strict marker
+    # and Authgear logs out at once, with no confirmation page.
     page.click("button:has-text('Log out')")
     page.wait_for_url(stack.base + "/?state=*")
     expect(page.locator(".notice")).to_contain_text("You are logged out of this app and of Authgear")
     expect(page.get_by_role("heading", name="Hi there!")).to_be_visible()
-    shot(page, "06-logged-out")
+    shot(page, "07-logged-out")
 
     page.click("text=Log in")
     page.wait_for_url(stack.idp.url + "/login?*")
-    expect(page.locator("#password")).to_be_visible()  # the Authgear session ended too: no silent login
-    shot(page, "07-login-again-asks-for-password")
+    expect(page.locator("#password")).to_be_visible()  # the Authgear session ended too: no select-account page
+    shot(page, "08-login-again-asks-for-password")
 
     page.click("button:has-text('Cancel and go back to the app')")
     expect(page.get_by_role("heading", name="You cancelled the login")).to_be_visible()
     expect(page.get_by_role("link", name="Start over")).to_be_visible()
-    shot(page, "08-cancelled")
+    shot(page, "09-cancelled")
     assert page.dialogs == []
 
 
@@ -148,5 +147,43 @@ def test_html_in_the_users_name_and_email_is_shown_as_text(stack: Stack, page) -
     assert page.locator("img[src='x']").count() == 0
     assert page.locator("svg").count() == 0
     assert page.evaluate("document.scripts.length") == 0
-    shot(page, "09-xss-shown-as-text")
+    shot(page, "10-xss-shown-as-text")
     assert page.dialogs == [], page.dialogs
+
+
+def test_a_logout_link_on_another_site_gets_the_confirmation_page(stack: Stack, page) -> None:
+    """The real SameSite rule at work: a link to end_session on a page of another site
+    (127.0.0.1 is not localhost) comes without Authgear's SameSite=Strict marker cookie, so
+    Authgear asks "Log out?" first; pressing it logs out and goes on to the app."""
+    from playwright.sync_api import expect
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    from mock_idp.server import bind, serve_app
+
+    page.goto(stack.base + "/login")
+    log_in_at_the_mock(page, "alice@example.com", "alice123", stack.base)
+    end_session = stack.idp.url + "/oauth2/end_session?post_logout_redirect_uri=" + stack.base + "/&state=s1"
+
+    async def other_site(request) -> HTMLResponse:
+        return HTMLResponse(f'<a id="out" href="{end_session}">Log out of Authgear</a>')
+
+    sock = bind("127.0.0.1", 0)
+    other = serve_app(Starlette(routes=[Route("/", other_site)]), sock, f"http://127.0.0.1:{sock.getsockname()[1]}")
+    try:
+        page.goto(other.url + "/")
+        page.click("#out")
+        page.wait_for_url(stack.idp.url + "/logout?*")
+        expect(page.get_by_role("heading", name="Log out?")).to_be_visible()
+        expect(page.get_by_text("alice@example.com")).to_be_visible()
+        shot(page, "11-cross-site-logout-asks")
+        page.click("button:has-text('Log out')")
+        # Back at the app, whose tokens died with Authgear's session: it sends the browser to log
+        # in again, and with no session left Authgear asks for the password.
+        page.wait_for_url(stack.idp.url + "/login?*")
+        expect(page.locator("#password")).to_be_visible()
+        shot(page, "12-after-cross-site-logout")
+    finally:
+        other.stop()
+    assert page.dialogs == []
