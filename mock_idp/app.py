@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from . import authorize, discovery, logout, teaching_api, token, userinfo
+from . import authorize, discovery, login_ui, logout, teaching_api, token, userinfo
 from .config import MockConfig
 from .context import Context, error_page, json_error, logged
 from .cors import AuthgearCORS
@@ -63,10 +63,12 @@ def create_app(issuer: str, config: MockConfig | None = None, key: SigningKey | 
         Route("/.well-known/oauth-authorization-server", plain(discovery.openid_configuration), methods=["GET"]),
         Route("/oauth2/jwks", plain(discovery.jwks), methods=["GET"]),
         Route("/oauth2/authorize", logged(ctx, authorize.authorize, page_error), methods=["GET", "POST"]),
-        Route("/login", logged(ctx, authorize.login_page, page_error), methods=["GET", "POST"]),
+        Route("/login", logged(ctx, login_ui.login_page, page_error), methods=["GET", "POST"]),
+        Route("/select_account", logged(ctx, login_ui.select_account_page, page_error), methods=["GET", "POST"]),
         Route("/oauth2/token", logged(ctx, token.token, json_request_error), methods=["POST"]),
         Route("/oauth2/userinfo", logged(ctx, userinfo.userinfo, json_request_error), methods=["GET", "POST"]),
         Route("/oauth2/end_session", logged(ctx, logout.end_session, page_error), methods=["GET", "POST"]),
+        Route("/logout", logged(ctx, logout.logout_page, page_error), methods=["GET", "POST"]),
         Route("/oauth2/revoke", logged(ctx, logout.revoke, revoke_error), methods=["POST"]),
         Route("/settings", plain(logout.settings_page), methods=["GET"]),
         Route("/_mock/", teaching(teaching_api.index), methods=["GET"]),
