@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import html.parser
 import json
 import os
 import secrets
@@ -18,6 +17,7 @@ from typing import Any
 
 import requests
 
+from mock_idp.browser import Browser
 from mock_idp.exchanges import shorten
 
 from .settings import Settings, ensure_mock, load_settings
@@ -133,25 +133,6 @@ def pkce_pair() -> tuple[str, str]:
 
 # --- The browser step ------------------------------------------------------------------
 
-class _FormFinder(html.parser.HTMLParser):
-    """Finds the login form's action and its hidden inputs, as a browser would see them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[dict[str, Any]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {k: v or "" for k, v in attrs}
-        if tag == "form":
-            self.forms.append({"action": values.get("action", ""), "fields": {}, "names": set()})
-        elif tag == "input" and self.forms:
-            name = values.get("name")
-            if name:
-                self.forms[-1]["names"].add(name)
-                if values.get("type") == "hidden":
-                    self.forms[-1]["fields"][name] = values.get("value", "")
-
-
 def _autologin_credentials() -> tuple[str, str] | None:
     """KIT_AUTOLOGIN=1 (alice) or KIT_AUTOLOGIN=email:password: no person at the browser."""
     value = os.environ.get("KIT_AUTOLOGIN", "")
@@ -239,36 +220,12 @@ class PendingLogin:
         _LISTENERS[port] = self.listener
 
     def _browse(self) -> str:
-        """What the browser does, as plain HTTP: follow redirects, fill in the login form."""
+        """What the browser does, as plain HTTP (mock_idp.browser): follow the redirects, log in
+        on the login page, press "Continue as …" on Authgear's select-account page."""
         assert self.credentials is not None
-        url = self.url
-        for _ in range(10):
-            if url.startswith(self.settings.redirect_url):
-                return url
-            response = BROWSER.get(url, allow_redirects=False, timeout=TIMEOUT)
-            for _attempt in range(3):
-                if response.status_code != 200 or "<form" not in response.text:
-                    break
-                response = self._submit_form(url, response.text)
-            if response.status_code not in (301, 302, 303, 307, 308):
-                raise RuntimeError(f"The browser stopped at HTTP {response.status_code}: {response.text[:300]}")
-            url = urllib.parse.urljoin(url, response.headers["location"])
-        raise RuntimeError("Too many redirects")
-
-    def _submit_form(self, url: str, page: str) -> requests.Response:
-        assert self.credentials is not None
-        finder = _FormFinder()
-        finder.feed(page)
-        if self.press == "cancel":
-            form = finder.forms[-1]
-            data = {**form["fields"], "action": "cancel"}
-        else:
-            form = next((f for f in finder.forms if {"email", "password"} <= f["names"]), None)
-            if form is None:
-                raise RuntimeError("The page has no login form with email and password fields.")
-            email, password = self.credentials
-            data = {**form["fields"], "email": email, "password": password, "action": "login"}
-        return BROWSER.post(urllib.parse.urljoin(url, form["action"]), data=data, allow_redirects=False, timeout=TIMEOUT)
+        email, password = self.credentials
+        return Browser(BROWSER).login(self.url, until=self.settings.redirect_url, email=email, password=password,
+                                      press=self.press)
 
     def callback(self, timeout: float = 300) -> str:
         if self.credentials is not None:
@@ -484,6 +441,10 @@ class PendingLogout(PendingLogin):
 
     def unattended_note(self) -> str:
         return "(Running unattended: the notebook makes the browser's requests itself, with its cookie.)"
+
+    def _browse(self) -> str:
+        """end_session with the browser's cookies; confirms the logout if Authgear asks."""
+        return Browser(BROWSER).logout(self.url, until=self.settings.redirect_url)
 
 
 def logout_in_browser(settings: Settings, end_session_url: str, post_logout_redirect_uri: str) -> PendingLogin:

@@ -13,10 +13,13 @@ nothing for a silent login or a logout), and land on the kernel's "Got it." page
 must finish without an error.
 
 - 03: the login (the state check passes on the real callback) and Cancel (access_denied).
+- 04: three fresh codes: the first asks for the password, the next two show Authgear's
+  select-account page, where the learner presses "Continue as alice@example.com".
 - 08: quick_login's browser step, the silent prompt=none login (the browser's cookie at the
-  mock), the browser logout (no confirmation: id_token_hint names the browser's session, and
-  the cookie went with it), and the next prompt=none login answering login_required. One
-  browser context for the whole notebook: it holds the mock's cookie, as a real browser does.
+  mock), the browser logout (no confirmation: a link opened from the address bar is same-site,
+  so chromium sends Authgear's SameSite=Strict marker), and the next prompt=none login
+  answering login_required. One browser context for each notebook: it holds the mock's
+  cookies, as a real browser does.
 
 Screenshots of the browser steps go to test-artifacts/notebooks/. The kernel (and with it its
 mock and listener) is shut down at the end, and ports 4000 and 3000 are checked free again,
@@ -109,11 +112,19 @@ class Learner:
         landed = lambda url: url.startswith(link.lands_on)  # noqa: E731
         page.goto(link.url)
         if link.action == "log out":
-            step = "logout"  # id_token_hint names this browser's session: no confirmation page
+            # A link opened from the address bar is same-site for chromium: it sends Authgear's
+            # SameSite=Strict marker, so the logout happens at once, with no confirmation page.
+            step = "logout"
         else:
-            page.wait_for_url(lambda url: landed(url) or "/login?" in url)
+            page.wait_for_url(lambda url: landed(url) or "/login?" in url or "/select_account?" in url)
             if landed(page.url):
                 step = "silent-login"  # prompt=none: the browser comes straight back
+            elif "/select_account?" in page.url:
+                # Authgear's session lives: "Continue as alice@example.com", no password.
+                expect(page.locator("#password")).to_have_count(0)
+                self.shot("select-account")
+                page.click("button:has-text('Continue as alice@example.com')")
+                step = "continue-as"
             else:
                 expect(page.locator("#password")).to_be_visible()
                 if link.action == "press Cancel":
@@ -283,6 +294,18 @@ def test_notebook_03_login_and_cancel_in_a_real_browser(kernel) -> None:
     assert "state matches ✔" in checked, checked
     cancelled = cell_with(cells, "cancelled = cancel_login.callback()").text
     assert "error=access_denied" in cancelled and "The login did not succeed: access_denied" in cancelled, cancelled
+
+
+def test_notebook_04_second_and_third_logins_show_the_select_account_page(kernel) -> None:
+    running = kernel("04")
+    cells = running.run_notebook("04-code-exchange.ipynb")
+
+    steps = running.learner.steps
+    # The first code needs the password; the next two only "Continue as alice@example.com".
+    assert [step for step, _ in steps] == ["login", "continue-as", "continue-as"], steps
+    assert all(landed.startswith("http://localhost:3000/auth-redirect?code=") for _, landed in steps), steps
+    assert "invalid authorization code" in cell_with(cells, "attackers_verifier, _ = pkce_pair()").text
+    assert "HTTP 200" in cell_with(cells, "tutorial_exchange = requests.post").text  # the third code, redeemed
 
 
 def test_notebook_08_login_logout_and_silent_login_in_a_real_browser(kernel) -> None:
