@@ -46,8 +46,8 @@ def digest(value: str) -> str:
 
 
 # A stored authorization request (a pending login, a code's nonce) holds at most this many
-# bytes of parameters, names and values together: what a GET can carry anyway (uvicorn's h11
-# refuses a request head over 16 KiB), so only a larger form POST is ever refused.
+# bytes of parameters, names and values together: several times a large real one (an
+# id_token_hint and a long state are a few KiB), a GET or a POSTed form alike.
 MAX_REQUEST_SIZE = 16 * 1024
 
 

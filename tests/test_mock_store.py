@@ -295,12 +295,18 @@ def test_grants_and_access_tokens_never_exceed_their_caps(idp: RunningServer, fl
 # -- over HTTP: oversized requests and the exchange log
 
 def test_an_oversized_authorization_request_is_refused_with_400(idp: RunningServer, flow: Flow) -> None:
-    """A POSTed form (a GET this long never reaches the mock: the HTTP parser refuses it)."""
+    """A POSTed form (OIDC Core §3.1.2.1): a GET head this long may be refused by the HTTP parser."""
     params = flow.authorize_params(nonce="n" * 60_000)
     answer = flow.browser.post(idp.url + "/oauth2/authorize", data=params, allow_redirects=False)
     assert answer.status_code == 400, (answer.status_code, answer.headers.get("location"))
     assert answer.text.startswith("error: invalid_request\n")
     assert "the authorization request is too large" in answer.text
+    assert len(store_of(idp).login_requests) == 0
+
+
+def test_an_oversized_get_authorization_request_is_refused_with_400_too(idp: RunningServer, flow: Flow) -> None:
+    answer = flow.authorize(nonce="n" * (MAX_REQUEST_SIZE + 1))
+    assert answer.status_code == 400 and "the authorization request is too large" in answer.text
     assert len(store_of(idp).login_requests) == 0
 
 
