@@ -244,7 +244,7 @@ def kernel(page) -> Iterator[Callable[[str], Kernel]]:
 
     busy = [port for port in (MOCK_PORT, LISTENER_PORT) if port_in_use(port)]
     if busy:
-        pytest.skip(f"port(s) {', '.join(map(str, busy))} already in use (a `make lab` mock on 4000, the "
+        pytest.fail(f"port(s) {', '.join(map(str, busy))} already in use (a `make lab` mock on 4000, the "
                     "walkthrough on 3000?): this test needs the kernel to start its own mock and listener there. "
                     "Stop them (`ss -ltnp | grep -E ':(3000|4000)'`) and run it again.")
     env = {name: value for name, value in os.environ.items()
