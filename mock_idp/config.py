@@ -39,7 +39,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 
 from .keys import SigningKey
 
-# Authgear's defaults (see shared/authgear-wire.md, "Default lifetimes").
+# Authgear's defaults (the README's "Demo client and users" lists them).
 ACCESS_TOKEN_LIFETIME = 1800
 ID_TOKEN_LIFETIME = 300
 CODE_LIFETIME = 300

@@ -1,6 +1,6 @@
 """Serving the mock from Python: in a background thread, on a given or free port.
 
-Follows shared/teaching-notes.md, "A web server inside a kernel": the socket is bound in
+Built to run inside a Jupyter kernel: the socket is bound in
 the calling thread (so a busy port fails loudly, here), uvicorn runs with its logging off
 in a daemon thread, and running servers are kept in a registry so re-running a notebook
 cell returns the one already running instead of failing on a busy port.

@@ -1,6 +1,6 @@
 """The authorization endpoint and the login page, over real HTTP.
 
-Reference: shared/authgear-wire.md, "Authorization endpoint": the checks run in its order;
+The checks run in Authgear's order;
 an unknown client or an unregistered redirect_uri gets an error page (never a redirect),
 everything after that a 303 back to the client with `error`, `error_description`, `state`.
 """

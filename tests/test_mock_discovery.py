@@ -1,6 +1,6 @@
 """Discovery (both well-known paths), the JWKS, and the method table of every endpoint.
 
-Reference: shared/authgear-wire.md, "Endpoints" and "Discovery document".
+Reference: Authgear's endpoints and discovery document, as the README describes them.
 """
 
 from __future__ import annotations

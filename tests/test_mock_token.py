@@ -1,7 +1,7 @@
 """The token endpoint: every row of the error table, client authentication, the code's life,
 PKCE, the tokens' headers and claims (signatures checked against the JWKS over HTTP), refresh.
 
-Reference: shared/authgear-wire.md, "Token endpoint", "Access token", "ID token".
+As Authgear answers them (see the README's mock section).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The UserInfo endpoint: GET and POST with a Bearer token only; 401 with Authgear's
 `invalid_grant` for a bad, expired, revoked or wrong kind of token.
 
-Reference: shared/authgear-wire.md, "UserInfo".
+As Authgear answers it (see the README's mock section).
 """
 
 from __future__ import annotations
