@@ -10,6 +10,6 @@
 
 from .app import create_app
 from .config import Client, ConfigError, MockConfig, User
-from .server import RunningServer, serve
+from .server import MockConflict, RunningServer, serve
 
-__all__ = ["Client", "ConfigError", "MockConfig", "RunningServer", "User", "create_app", "serve"]
+__all__ = ["Client", "ConfigError", "MockConfig", "MockConflict", "RunningServer", "User", "create_app", "serve"]
