@@ -32,7 +32,9 @@ def create_app(issuer: str, config: MockConfig | None = None, key: SigningKey | 
     config = config or MockConfig.demo()
     if key is None:
         key = SigningKey.from_pem(config.signing_key_pem) if config.signing_key_pem else SigningKey.generate()
-    ctx = Context(issuer=normalise_issuer(issuer), store=Store(config), key=key, log=ExchangeLog())
+    store = Store(config)
+    # The log expires on the mock's clock, like everything else it keeps.
+    ctx = Context(issuer=normalise_issuer(issuer), store=store, key=key, log=ExchangeLog(clock=store.now))
 
     def plain(handler: Callable[[Context, Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         return functools.partial(handler, ctx)

@@ -90,8 +90,7 @@ class IdpSession:
     auth_time: int
     amr: list[str]
     expires_at: int
-    # digest() of the browser's cookie secret (open_session); "" for a session made by
-    # create_session, whose cookie is its id.
+    # digest() of the browser's cookie secret (open_session): never the id, which is the `sid`.
     cookie_digest: str = dataclasses.field(default="", repr=False)
 
 
@@ -200,7 +199,7 @@ class Store:
         return user if user and same else None
 
     # -- IdP sessions (the browser cookie)
-    def create_session(self, user: User, amr: list[str]) -> IdpSession:
+    def _new_session(self, user: User, amr: list[str]) -> IdpSession:
         with self.lock:
             now = self.now()
             session = IdpSession(str(uuid.uuid4()), user.sub, now, amr, now + SESSION_LIFETIME)
@@ -212,7 +211,7 @@ class Store:
         session id (the `sid` of every ID token, which relying parties see): the store keeps
         only its digest, so neither an ID token nor the store can be replayed as a cookie."""
         with self.lock:
-            session = self.create_session(user, amr)
+            session = self._new_session(user, amr)
             cookie = secrets.token_urlsafe(32)
             session.cookie_digest = digest(cookie)
             self.session_cookies.put(session.cookie_digest, session.id, session.expires_at)

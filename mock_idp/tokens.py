@@ -98,7 +98,7 @@ def token_response(
 ) -> dict[str, Any]:
     """The token endpoint's success body: two signatures (access token, ID token), no more."""
     at_claims = access_token_claims(issuer, client, user, grant, now)
-    remember_jti(at_claims["jti"], grant)
+    remember_jti(at_claims["jti"], grant, at_claims["exp"])  # the record lives as long as the token
     body: dict[str, Any] = {
         "access_token": key.sign(at_claims, typ="at+jwt"),
         "token_type": "Bearer",

@@ -162,7 +162,7 @@ def test_an_authorization_request_over_the_size_limit_is_not_stored() -> None:
 
 def test_a_code_keeps_a_repeated_scope_once_and_refuses_a_huge_nonce() -> None:
     store, config = demo_store()
-    session = store.create_session(alice(config), PASSWORD_AMR)
+    session, _cookie = store.open_session(alice(config), PASSWORD_AMR)
     fields = dict(client_id="mock-client", redirect_uri="http://localhost:3000/auth-redirect", nonce="n",
                   code_challenge=None, user_sub=session.user_sub, session_id=session.id,
                   auth_time=session.auth_time, amr=session.amr)
