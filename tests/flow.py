@@ -59,17 +59,22 @@ class Flow:
         self.last = params
         return self.browser.get(self.issuer + "/oauth2/authorize", params=params, allow_redirects=False)
 
-    def login_form(self, response: requests.Response) -> tuple[str, str]:
-        """Follows the redirect to the login page; returns (form action, login_request)."""
+    def mock_page(self, response: requests.Response, path: str) -> str:
+        """Follows the redirect to one of the mock's pages (`/login`, `/select_account`) and
+        returns its HTML. Only ever follows a redirect to the mock, never to the client."""
         assert response.status_code == 303, response.text
         location = response.headers["location"]
-        # Only ever follow a redirect to the mock: never to the client's redirect_uri.
-        assert location.startswith(self.issuer + "/login?"), location
+        assert location.startswith(self.issuer + path + "?"), location
         page = self.browser.get(location, allow_redirects=False)
         assert page.status_code == 200, page.text
-        action = re.search(r'<form method="post" action="([^"]+)"', page.text)
-        login_request = re.search(r'name="login_request" value="([^"]+)"', page.text)
-        assert action and login_request, page.text
+        return page.text
+
+    def login_form(self, response: requests.Response) -> tuple[str, str]:
+        """Follows the redirect to the login page; returns (form action, login_request)."""
+        page = self.mock_page(response, "/login")
+        action = re.search(r'<form method="post" action="([^"]+)"', page)
+        login_request = re.search(r'name="login_request" value="([^"]+)"', page)
+        assert action and login_request, page
         return action.group(1), login_request.group(1)
 
     def submit_login(self, response: requests.Response, email: str = "alice@example.com",
@@ -84,14 +89,10 @@ class Flow:
     def select_account_form(self, response: requests.Response) -> tuple[str, str, str]:
         """Follows the redirect to the select-account page; returns (form action, login_request,
         the account it offers to continue as)."""
-        assert response.status_code == 303, response.text
-        location = response.headers["location"]
-        assert location.startswith(self.issuer + "/select_account?"), location
-        page = self.browser.get(location, allow_redirects=False)
-        assert page.status_code == 200, page.text
-        form = re.search(r'<form method="post" action="([^"]+)" data-account="([^"]+)">', page.text)
-        login_request = re.search(r'name="login_request" value="([^"]+)"', page.text)
-        assert form and login_request, page.text
+        page = self.mock_page(response, "/select_account")
+        form = re.search(r'<form method="post" action="([^"]+)" data-account="([^"]+)">', page)
+        login_request = re.search(r'name="login_request" value="([^"]+)"', page)
+        assert form and login_request, page
         return form.group(1), login_request.group(1), form.group(2)
 
     def select_account(self, response: requests.Response, action: str = "continue") -> requests.Response:
