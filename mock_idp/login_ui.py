@@ -21,9 +21,10 @@ import hmac
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from .authorize import PASSWORD_AMR, AuthorizeError, complete, error_redirect, suppresses_idp_session
+from .authorize import PASSWORD_AMR, AuthorizeError, complete, error_redirect, next_page, suppresses_idp_session
 from .context import BROWSER_COOKIE, Context, error_page, same_origin
 from .params import form_params, query_params
+from .guard import TeachingGuard
 from .idp_session import current_session, remember_login
 from .store import LoginRequest
 
@@ -64,7 +65,8 @@ def client_name(ctx: Context, login: LoginRequest) -> str:
     return (client.name or client.client_id) if client else login.client_id
 
 
-def login_form(ctx: Context, login: LoginRequest, email: str = "", error: str = "", status: int = 200) -> Response:
+def login_form(ctx: Context, request: Request, login: LoginRequest, email: str = "", error: str = "",
+               status: int = 200) -> Response:
     return ctx.page(
         "login.html",
         status=status,
@@ -73,7 +75,9 @@ def login_form(ctx: Context, login: LoginRequest, email: str = "", error: str = 
         client_name=client_name(ctx, login),
         email=email,
         error=error,
-        hint_users=ctx.demo_hint(),
+        # The demo users' passwords only to the learner's own machine, never to other machines
+        # (a classroom mock on the LAN, a projector).
+        hint_users=ctx.demo_hint() if TeachingGuard.from_loopback(request) else [],
     )
 
 
@@ -92,13 +96,13 @@ async def login_page(ctx: Context, request: Request) -> Result:
     if not isinstance(login, LoginRequest):
         return params, login
     if request.method != "POST":  # GET, and HEAD (Starlette routes it here too): never a login
-        return params, login_form(ctx, login, email=login.params.get("login_hint", ""))
+        return params, login_form(ctx, request, login, email=login.params.get("login_hint", ""))
     if params.get("action") == "cancel":
         return params, cancelled(ctx, login)
 
     user = ctx.store.check_password(params.get("email", ""), params.get("password", ""))
     if user is None:
-        return params, login_form(ctx, login, email=params.get("email", ""), error="Incorrect email or password.")
+        return params, login_form(ctx, request, login, email=params.get("email", ""), error="Incorrect email or password.")
     ctx.store.finish_login_request(login.id)
     client = ctx.store.client(login.client_id)
     assert client is not None  # pending_login checked it
@@ -113,11 +117,13 @@ async def select_account_page(ctx: Context, request: Request) -> Result:
     params, login = await pending_login(ctx, request)
     if not isinstance(login, LoginRequest):
         return params, login
-    session = current_session(ctx, request)
-    if session is None:  # logged out in another tab meanwhile: nothing to continue as
-        return params, to_login_form(ctx, login)
-    user = ctx.store.user(session.user_sub)
-    if user is None:
+    session = None if suppresses_idp_session(login.params) else current_session(ctx, request)
+    user = ctx.store.user(session.user_sub) if session is not None else None
+    if session is None or user is None or next_page(ctx, session, login.params) != "select_account":
+        # Decided again, now: only a login the authorization endpoint sent here may continue
+        # without a password (not one with prompt=login, an id_token_hint for someone else,
+        # x_suppress_idp_session_cookie or a max_age that has run out meanwhile), and only
+        # while the session lives (not after a logout in another tab).
         return params, to_login_form(ctx, login)
     if request.method != "POST":
         return params, ctx.page("select_account.html", action=ctx.endpoint("/select_account"),

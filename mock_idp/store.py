@@ -51,10 +51,21 @@ def digest(value: str) -> str:
 MAX_REQUEST_SIZE = 16 * 1024
 
 
+# What a pending login keeps of its authorization request: the parameters the mock reads
+# later (the code, the answer's mode and state, the select-account decision). Anything else a
+# client sends is not stored, so a request cannot fill memory with many small fields.
+AUTHORIZATION_PARAMS = frozenset({
+    "client_id", "redirect_uri", "response_type", "response_mode", "scope", "state", "nonce", "prompt",
+    "max_age", "login_hint", "id_token_hint", "ui_locales", "code_challenge", "code_challenge_method",
+    "x_suppress_idp_session_cookie",
+})
+FIELD_OVERHEAD = 64  # bytes a stored field costs beyond its text (two str objects, a dict slot)
+
+
 def check_request_size(params: dict[str, str]) -> None:
     """Raises BadParameters (the endpoints answer it with a 400 error page) when the
     parameters are too large to be kept."""
-    size = sum(len(name.encode()) + len(value.encode()) for name, value in params.items())
+    size = sum(FIELD_OVERHEAD + len(name.encode()) + len(value.encode()) for name, value in params.items())
     if size > MAX_REQUEST_SIZE:
         raise BadParameters(
             f"the authorization request is too large: {size} bytes of parameters, at most {MAX_REQUEST_SIZE}"
@@ -67,8 +78,9 @@ class Limits:
 
     Far above what a classroom makes (a learner makes a few logins a minute, and pending
     logins and codes expire within 20 and 5 minutes), yet the worst case stays bounded: a
-    pending login or a code holds at most MAX_REQUEST_SIZE of parameters, so 5,000 of them
-    are at most about 85 MiB; a session with its cookie record is about 0.5 KiB, a grant
+    pending login keeps only the parameters in AUTHORIZATION_PARAMS and a code four of them,
+    each charged its text plus FIELD_OVERHEAD up to MAX_REQUEST_SIZE, so 5,000 of either are
+    at most about 85 MiB; a session with its cookie record is about 0.5 KiB, a grant
     about 1 KiB, an access-token or revocation record about 0.2 KiB (about 5, 20, 10 and
     10 MiB when full). What a dropped entry means is what its expiry means: a pending login
     shows the "expired" page, a code or refresh token is invalid_grant, an access token is
@@ -249,7 +261,9 @@ class Store:
     # -- pending logins
     def create_login_request(self, client_id: str, params: dict[str, str], redirect_uri: str,
                              browser: str) -> LoginRequest:
-        """Raises BadParameters for an authorization request too large to keep."""
+        """Keeps the parameters the mock reads later (AUTHORIZATION_PARAMS); raises
+        BadParameters when they are too large to keep."""
+        params = {name: value for name, value in params.items() if name in AUTHORIZATION_PARAMS}
         check_request_size(params)
         with self.lock:
             request = LoginRequest(

@@ -578,3 +578,15 @@ def test_error_descriptions_of_every_json_error_keep_to_the_characters(idp: Runn
     response = requests.post(idp.url + "/oauth2/token", data={"grant_type": 'x"\\é', "client_id": "mock-client"})
     assert response.status_code == 400
     assert DESCRIPTION_CHARACTERS.fullmatch(response.json()["error_description"])
+
+
+def test_a_pending_login_keeps_only_the_parameters_the_mock_reads(idp: RunningServer, flow: Flow) -> None:
+    # Many small extra fields are not stored: they cannot fill the mock's memory.
+    extra = {f"x{i}": "v" * 150 for i in range(90)}
+    started = flow.authorize(**extra)
+    assert started.status_code == 303 and "/login?" in started.headers["location"]
+    login_request = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(started.headers["location"]).query))["login_request"]
+    kept = idp.ctx.store.login_request(login_request).params
+    assert set(kept) == {"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
+                         "code_challenge_method"}
+    assert "code" in callback(flow.submit_login(started))  # and the login still completes

@@ -260,3 +260,14 @@ def test_a_proxied_request_over_real_http_needs_the_token(idp: RunningServer) ->
     assert refused.headers["www-authenticate"] == f'Bearer realm="{REALM}"'
     allowed = requests.get(idp.url + "/_mock/users", headers={**forwarded, "Authorization": f"Bearer {idp.admin_token}"})
     assert allowed.status_code == 200
+
+
+def test_the_login_page_shows_the_demo_passwords_only_on_the_learners_own_machine(app: Starlette) -> None:
+    params = {"client_id": "mock-client", "redirect_uri": "http://localhost:3000/auth-redirect",
+              "response_type": "code", "scope": "openid"}
+    for client, shown in ((("127.0.0.1", 5000), True), (OTHER_MACHINE, False)):
+        started = call(app, "GET", "/oauth2/authorize", client=client, params=params)
+        assert started.status_code == 303
+        page = call(app, "GET", started.headers["location"], client=client, cookies=dict(started.cookies))
+        assert page.status_code == 200 and 'name="password"' in page.text
+        assert ("alice123" in page.text) is shown, (client, shown)

@@ -384,3 +384,37 @@ def test_id_token_of_sso_login_has_the_original_amr(idp: RunningServer, flow: Fl
     code = callback(flow.select_account(flow.authorize()))["code"]
     claims = jwt.decode(flow.exchange(code).json()["id_token"], options={"verify_signature": False})
     assert claims["amr"] == ["pwd", "x_primary_password"]
+
+
+# -- the select-account page decides again: only a login sent there continues without a password
+
+def continue_on(idp: RunningServer, flow: Flow, started: requests.Response) -> requests.Response:
+    """Presses Continue on /select_account for a pending login, whatever page it was sent to."""
+    login_request = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(started.headers["location"]).query))["login_request"]
+    return flow.browser.post(idp.url + "/select_account", data={"login_request": login_request, "action": "continue"},
+                             headers={"Origin": idp.url}, allow_redirects=False)
+
+
+@pytest.mark.parametrize("overrides", [{"prompt": "login"}, {"max_age": "0"}, {"x_suppress_idp_session_cookie": "true"},
+                                       "hint for bob"])
+def test_a_login_sent_to_the_form_cannot_continue_on_the_select_account_page(idp: RunningServer, flow: Flow,
+                                                                            overrides: dict | str) -> None:
+    flow.tokens()  # alice has a session in this browser
+    if overrides == "hint for bob":
+        overrides = {"id_token_hint": bobs_tokens(idp)["id_token"]}
+    started = flow.authorize(**overrides)
+    assert goes_to_login(idp, started)
+    answer = continue_on(idp, flow, started)
+    assert answer.status_code == 303 and answer.headers["location"].startswith(idp.url + "/login?"), answer.headers
+    page = flow.browser.get(idp.url + "/select_account?" + urllib.parse.urlsplit(started.headers["location"]).query,
+                            allow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"].startswith(idp.url + "/login?")
+
+
+def test_max_age_running_out_while_the_page_is_open_asks_for_the_password(idp: RunningServer, flow: Flow) -> None:
+    flow.tokens()
+    started = flow.authorize(max_age="60")
+    assert goes_to_select_account(idp, started)
+    advance_clock(idp.url, 61)
+    answer = continue_on(idp, flow, started)
+    assert answer.status_code == 303 and answer.headers["location"].startswith(idp.url + "/login?")

@@ -20,7 +20,7 @@ from mock_idp.config import (
 from mock_idp.exchanges import CLIP, ENTRY_BUDGET, ExchangeLog, bounded
 from mock_idp.expiring import ExpiringMap
 from mock_idp.params import BadParameters
-from mock_idp.store import MAX_REQUEST_SIZE, Limits, Store
+from mock_idp.store import FIELD_OVERHEAD, MAX_REQUEST_SIZE, Limits, Store
 from tests.flow import Flow, advance_clock, callback, refresh, userinfo
 
 PASSWORD_AMR = ["pwd"]
@@ -152,7 +152,7 @@ def test_session_cookies_are_capped_with_the_sessions() -> None:
 def test_an_authorization_request_over_the_size_limit_is_not_stored() -> None:
     store, _ = demo_store()
     fits = {"client_id": "mock-client", "nonce": "n" * (MAX_REQUEST_SIZE - len("client_id") - len("mock-client")
-                                                       - len("nonce"))}
+                                                       - len("nonce") - 2 * FIELD_OVERHEAD)}
     store.create_login_request("mock-client", fits, "http://localhost:3000/auth-redirect", "browser")
     too_large = {**fits, "nonce": fits["nonce"] + "n"}
     with pytest.raises(BadParameters, match="the authorization request is too large"):
