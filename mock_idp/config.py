@@ -16,7 +16,7 @@ The config file (TOML or JSON, chosen by its extension) may hold:
     [[users]]
     email = "..."               # a user with the same email as a demo one replaces it
     password = "..."
-    sub = "..."                 # optional: a stable UUID is derived from the email
+    sub = "..."                 # optional: a stable UUID is derived from the email; no two users share one
     updated_at = 1767225600     # optional: seconds since 1970, before 2100
     [users.claims]              # any OIDC standard claims (given_name, locale, ...)
     [users.custom_attributes]   # anything: shown in userinfo as custom_attributes
@@ -63,7 +63,7 @@ USER_CLAIM_NAMES = frozenset(c for claims in SCOPE_CLAIMS.values() for c in clai
 
 # What a client or a user may say, checked where the config file and the teaching API read them.
 DAY = 24 * 3600
-TEN_YEARS = 10 * 365 * DAY  # also the most the clock moves (teaching_api.clock)
+TEN_YEARS = 10 * 365 * DAY  # also the most the clock moves, and strays from real time (teaching_api.clock)
 # (least, most) seconds. An access token is a bearer JWT nobody can recall: a year covers any
 # demo of "a token that lives too long". An ID token is read once, right after login (OIDC
 # Core §3.1.3.7), so a day is plenty. Refresh tokens are what live long: ten years. Past these a
@@ -81,13 +81,31 @@ MAX_TEXT = 1024  # any other string a client or a user holds (a password, a URI)
 MAX_URIS = 100
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")  # RFC 3986 §3.1
 UNSAFE_IN_URI = re.compile(r"[^\x21-\x7e]")  # RFC 3986: printable ASCII; spaces and the rest percent-encoded
+# Only these name a place on the network to send a browser to, so only these need a host. Any
+# other scheme is a native app's (RFC 8252 §7.1: `com.example.app:/oauth2redirect`), which the
+# operating system hands the redirect to: an absolute URI is all it needs to be.
+HOST_SCHEMES = frozenset({"http", "https"})
+# Never an app to return to: a browser runs these (javascript:, vbscript:), makes a page of what
+# the URI itself says (data:) or reads the learner's own disk (file:), and the mock would send
+# the code there, or post a form_post response to it.
+REFUSED_SCHEMES = frozenset({"javascript", "data", "vbscript", "file"})
+# What a browser drops before it reads a URL (WHATWG URL Standard, "basic URL parser"): C0
+# controls and spaces at either end, tabs and newlines anywhere. " java\tscript:" is javascript:.
+BROWSER_IGNORES_AT_ENDS = "".join(chr(c) for c in range(0x21))
+BROWSER_IGNORES = re.compile(r"[\t\n\r]")
+HOST_AND_PORT = re.compile(r"\d+(?:/|$)")  # `localhost:3000/cb`: a scheme by RFC 3986, a typo for http://
+# RFC 6749 §4.1.2.1 and §5.2 allow an error_description only %x20-21 / %x23-5B / %x5D-7E: what
+# `quoted` echoes must stay within them (no `"`, no `\`), or it would read `?` in the teaching API.
+UNSAFE_IN_QUOTE = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
 
 
 def quoted(value: Any, limit: int = 60) -> str:
-    """User-supplied text for a message: cut short and escaped (repr), so a message stays one
-    line and shows what was sent, control characters and all."""
+    """User-supplied text for a message: cut short, in single quotes, with anything but
+    printable ASCII (and `"` and `\\`) written as <U+XXXX>. So a message stays one line, shows
+    what was sent, control characters and all, and is a valid RFC 6749 error_description."""
     text = value if isinstance(value, str) else str(value)
-    return repr(text if len(text) <= limit else text[:limit] + "…")
+    shown = UNSAFE_IN_QUOTE.sub(lambda match: f"<U+{ord(match.group()):04X}>", text[:limit])
+    return "'" + shown + ("..." if len(text) > limit else "") + "'"
 
 
 def names(items: list[str], most: int = 5) -> str:
@@ -227,14 +245,21 @@ def _check_str_list(name: str, value: Any) -> list[str]:
 
 def uri_problem(uri: str) -> str | None:
     """Why `uri` cannot be a redirect URI, or None. RFC 6749 §3.1.2: an absolute URI (RFC 3986
-    §4.3: a scheme), with no fragment; and a host, so it names a place to send the browser."""
+    §4.3: a scheme), with no fragment. An http(s) one needs a host too, so it names a place to
+    send the browser; a native app's private-use scheme does not (RFC 8252 §7.1). Never a
+    scheme the browser would run or read locally (javascript:, data:, vbscript:, file:)."""
     if len(uri) > MAX_TEXT:
         return f"it is longer than {MAX_TEXT} characters"
+    as_read = BROWSER_IGNORES.sub("", uri.strip(BROWSER_IGNORES_AT_ENDS))
+    read_scheme, read_colon, _ = as_read.partition(":")
+    if read_colon and read_scheme.lower() in REFUSED_SCHEMES:
+        return (f"a browser runs or reads a {read_scheme.lower()}: URI itself, so it can never "
+                "send the browser back to an app")
     if UNSAFE_IN_URI.search(uri):
         return "it holds a space, a control character or non-ASCII text (percent-encode them)"
     if "#" in uri:
         return "it has a fragment"
-    scheme, colon, _ = uri.partition(":")
+    scheme, colon, rest = uri.partition(":")
     if not colon or not SCHEME.fullmatch(scheme):
         return "it has no scheme"
     try:
@@ -242,8 +267,12 @@ def uri_problem(uri: str) -> str | None:
         parts.port  # noqa: B018 (a port that is not a number raises)
     except ValueError:
         return "its host or port cannot be read"
+    if scheme.lower() not in HOST_SCHEMES:
+        if HOST_AND_PORT.match(rest):
+            return f"it has no scheme ({scheme}:{rest.split('/')[0]} reads as a host and port: write http://)"
+        return None
     if not parts.hostname:
-        return "it has no host"
+        return f"it has no host (an {scheme.lower()} URI needs one)"
     return None
 
 
@@ -251,11 +280,11 @@ def _check_uris(name: str, value: Any) -> list[str]:
     uris = _check_str_list(name, value)
     if len(uris) > MAX_URIS:
         raise ConfigError(f"{name} may hold at most {MAX_URIS} URIs")
-    for index, uri in enumerate(uris):
+    for index, uri in enumerate(uris):  # "section", not "§": the teaching API answers in ASCII
         problem = uri_problem(uri)
         if problem is not None:
-            raise ConfigError(f"{name}[{index}] must be an absolute URI with a host and without a fragment "
-                              f"(RFC 6749 §3.1.2): {quoted(uri)}: {problem}")
+            raise ConfigError(f"{name}[{index}] must be an absolute URI without a fragment, with a host if "
+                              f"http(s) (RFC 6749 section 3.1.2, RFC 8252 section 7.1): {quoted(uri)}: {problem}")
     return uris
 
 
@@ -301,7 +330,10 @@ def client_from_dict(data: Any) -> Client:
         raise ConfigError("client_id is required (a non-empty string)")
     if len(data["client_id"]) > MAX_TEXT:
         raise ConfigError(f"client_id must be at most {MAX_TEXT} characters")
-    _check_uris("redirect_uris", data.get("redirect_uris"))
+    if not _check_uris("redirect_uris", data.get("redirect_uris")):
+        # The authorization endpoint accepts only a registered redirect URI: with none the
+        # client can never log anyone in.
+        raise ConfigError("redirect_uris must hold at least one URI")
     _check_uris("post_logout_redirect_uris", data.get("post_logout_redirect_uris", []))
     secret = data.get("client_secret")
     if secret is not None and (not isinstance(secret, str) or not secret or len(secret) > MAX_TEXT):
@@ -354,6 +386,12 @@ def user_from_dict(data: Any) -> User:
     return User(**data)
 
 
+def sub_taken(user: User, other: User) -> str:
+    """The message for a `user` whose sub `other` (another email) holds already."""
+    return (f"sub {quoted(user.sub)} is already the sub of {quoted(other.email)}: each user needs "
+            "their own (a token names its user by sub alone)")
+
+
 @dataclasses.dataclass
 class MockConfig:
     clients: dict[str, Client]
@@ -396,9 +434,18 @@ class MockConfig:
         for index, item in enumerate(data.get("clients", [])):
             client = _in_list("clients", index, client_from_dict, item)
             config.clients[client.client_id] = client
+        from_file: dict[str, int] = {}  # lower-cased email: the index of the file's user who is it now
         for index, item in enumerate(data.get("users", [])):
             user = _in_list("users", index, user_from_dict, item)
             config.users[user.email.lower()] = user
+            from_file[user.email.lower()] = index
+        # Checked once all are read: a user may take the sub of a demo user the file replaces.
+        for key, index in sorted(from_file.items(), key=lambda item: item[1]):
+            user = config.users[key]
+            other = config.sub_holder(user)
+            # Of two users in the file, the later one took the sub: the message names it.
+            if other is not None and from_file.get(other.email.lower(), -1) < index:
+                raise ConfigError(f"users[{index}]: {sub_taken(user, other)}")
         if "signing_key" in data:
             if not isinstance(data["signing_key"], str) or not data["signing_key"]:
                 raise ConfigError("signing_key must be the path of a PEM file")
@@ -421,3 +468,8 @@ class MockConfig:
 
     def user_by_sub(self, sub: str) -> User | None:
         return next((u for u in self.users.values() if u.sub == sub), None)
+
+    def sub_holder(self, user: User) -> User | None:
+        """The user of another email who already has `user`'s sub (so `user` cannot be added)."""
+        return next((u for u in self.users.values()
+                     if u.sub == user.sub and u.email.lower() != user.email.lower()), None)

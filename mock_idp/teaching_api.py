@@ -9,8 +9,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .config import TEN_YEARS, ConfigError, client_from_dict, user_from_dict
-from .context import Context
+from .config import TEN_YEARS, ConfigError, client_from_dict, sub_taken, user_from_dict
+from .context import Context, safe_description
 from .params import BadParameters, body_bytes, is_whole_number
 
 INDEX = {
@@ -26,8 +26,15 @@ INDEX = {
 }
 
 
+# Single quotes: an error_description may not hold `"` (RFC 6749 §4.1.2.1), it would read `?`.
+SEND_ADVANCE_OR_OFFSET = "send {'advance': seconds} or {'offset': seconds}, a JSON object"
+
+
 def problem(description: str, status: int = 400) -> JSONResponse:
-    return JSONResponse({"error": "invalid_request", "error_description": description}, status_code=status)
+    """An RFC 6749 §5.2 error body, its description within §4.1.2.1's characters like every
+    other error the mock answers (config.quoted echoes what was sent within them already)."""
+    return JSONResponse({"error": "invalid_request", "error_description": safe_description(description)},
+                        status_code=status)
 
 
 async def json_body(request: Request) -> Any:
@@ -62,16 +69,26 @@ async def clock(ctx: Context, request: Request) -> Response:
         except ConfigError as exc:
             return problem(str(exc))
         if not isinstance(body, dict):
-            return problem('send {"advance": seconds} or {"offset": seconds}')
-        for field, change in (("advance", ctx.store.advance_clock), ("offset", ctx.store.set_clock_offset)):
+            return problem(SEND_ADVANCE_OR_OFFSET)
+        store = ctx.store
+        for field, change in (("advance", store.advance_clock), ("offset", store.set_clock_offset)):
             if field in body:
                 value = body[field]
                 if not isinstance(value, int) or isinstance(value, bool) or abs(value) > TEN_YEARS:
                     return problem(f"{field} must be a whole number of seconds (at most ten years)")
-                change(value)
+                # The offset, not only each step, stays within ten years of real time: past it
+                # tokens carry dates no client reads (Python's datetime ends at year 9999).
+                # Checked and changed under the lock, so two advances cannot both pass the check.
+                with store.lock:
+                    result = store.clock_offset + value if field == "advance" else value
+                    if abs(result) > TEN_YEARS:
+                        return problem(f"{field} would put the clock {result} seconds from real time: it stays "
+                                       f"within ten years ({TEN_YEARS} seconds) either way; "
+                                       "send {'offset': 0} to go back to real time")
+                    change(value)
                 break
         else:
-            return problem('send {"advance": seconds} or {"offset": seconds}')
+            return problem(SEND_ADVANCE_OR_OFFSET)
     return JSONResponse(clock_view(ctx))
 
 
@@ -106,6 +123,11 @@ async def users(ctx: Context, request: Request) -> Response:
         except ConfigError as exc:
             return problem(str(exc))
         with store.lock:
+            # Tokens and sessions name a user by sub alone (Store.user_by_sub takes the first
+            # match): a second user with it would log in as the first.
+            holder = store.config.sub_holder(user)
+            if holder is not None:
+                return problem(sub_taken(user, holder))
             store.config.users[user.email.lower()] = user
         return JSONResponse(user.public_view(), status_code=201)
     if request.method == "DELETE":

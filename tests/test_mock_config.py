@@ -142,6 +142,38 @@ def test_a_config_user_replaces_the_demo_user_of_the_same_email(tmp_path: Path) 
     assert len(config.users) == 2
 
 
+ALICE_SUB = MockConfig.demo().users["alice@example.com"].sub
+
+
+def test_a_config_user_may_not_take_a_demo_users_sub(tmp_path: Path) -> None:
+    path = write(tmp_path, "mock.toml", f'[[users]]\nemail = "m@example.com"\npassword = "p"\nsub = "{ALICE_SUB}"')
+    with pytest.raises(ConfigError, match=rf"^{path}: users\[0\]: sub '{ALICE_SUB}' is already the sub of "
+                                          r"'alice@example.com'"):
+        MockConfig.from_file(path)
+
+
+def test_subs_are_checked_once_every_user_is_read(tmp_path: Path) -> None:
+    """A user may take the sub of a demo user the file gives another sub, or of one without demo data."""
+    config = MockConfig.from_dict({"users": [
+        {"email": "carol@example.com", "password": "p", "sub": ALICE_SUB},
+        {"email": "alice@example.com", "password": "p", "sub": "alice-2"},
+        {"email": "bob@example.com", "password": "p", "sub": MockConfig.demo().users["bob@example.com"].sub},
+    ]})
+    assert config.user_by_sub(ALICE_SUB).email == "carol@example.com"  # type: ignore[union-attr]
+    assert config.user_by_sub("alice-2").email == "alice@example.com"  # type: ignore[union-attr]
+    alone = MockConfig.from_dict({"demo_data": False,
+                                  "users": [{"email": "m@example.com", "password": "p", "sub": ALICE_SUB}]})
+    assert [u.sub for u in alone.users.values()] == [ALICE_SUB]
+
+
+def test_a_private_use_scheme_redirect_uri_is_taken_from_the_file(tmp_path: Path) -> None:
+    """RFC 8252 §7.1: what a native app (Authgear's native SDKs) registers has no host."""
+    config = MockConfig.from_file(write(tmp_path, "mock.toml", '[[clients]]\nclient_id = "native"\n'
+                                        'redirect_uris = ["com.example.app:/oauth2redirect", "myapp://cb"]\n'
+                                        'post_logout_redirect_uris = ["com.example.app:/bye"]'))
+    assert config.clients["native"].redirect_uris == ["com.example.app:/oauth2redirect", "myapp://cb"]
+
+
 def pem_of(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
@@ -185,8 +217,8 @@ BAD_CONFIGS = [
     ("mock.json", '{"users": [5]}', "user"),
     ("mock.toml", '[[clients]]\nclient_id = "x"', "redirect_uris"),
     ("mock.toml", '[[clients]]\nredirect_uris = []', "client_id"),
-    ("mock.toml", '[[clients]]\nclient_id = "x"\nredirect_uris = []\nsecret = "s"', "unknown client field"),
-    ("mock.toml", '[[clients]]\nclient_id = "x"\nredirect_uris = []\naccess_token_lifetime = -5', "access_token_lifetime"),
+    ("mock.toml", '[[clients]]\nclient_id = "x"\nredirect_uris = ["http://localhost:3000/cb"]\nsecret = "s"', "unknown client field"),
+    ("mock.toml", '[[clients]]\nclient_id = "x"\nredirect_uris = ["http://localhost:3000/cb"]\naccess_token_lifetime = -5', "access_token_lifetime"),
     ("mock.toml", '[[users]]\nemail = "x@example.com"', "password"),
     ("mock.toml", '[[users]]\nemail = "x@example.com"\npassword = "p"\n[users.claims]\nbirthdate = 1990-01-01',
      "claims"),
@@ -199,13 +231,25 @@ BAD_CONFIGS = [
     ("mock.toml", 'signing_key = "small.pem"', "signing_key"),
     # What the teaching API refuses, the file refuses too, naming which client or user and field.
     ("mock.toml", '[[clients]]\nclient_id = "x"\nredirect_uris = ["http://localhost:3000/cb#f"]',
-     r"mock.toml: clients\[0\]: redirect_uris\[0\] must be an absolute URI with a host and without a fragment "
-     r"\(RFC 6749 §3.1.2\): 'http://localhost:3000/cb#f': it has a fragment"),
-    ("mock.toml", '[[clients]]\nclient_id = "a"\nredirect_uris = []\n[[clients]]\nclient_id = "b"\n'
-     'redirect_uris = []\npost_logout_redirect_uris = ["/bye"]', r"clients\[1\]: post_logout_redirect_uris\[0\]"),
-    ("mock.toml", '[[clients]]\nclient_id = "x"\nredirect_uris = []\nid_token_lifetime = 604800',
+     r"mock.toml: clients\[0\]: redirect_uris\[0\] must be an absolute URI without a fragment, with a host if "
+     r"http\(s\) \(RFC 6749 section 3.1.2, RFC 8252 section 7.1\): 'http://localhost:3000/cb#f': it has a fragment"),
+    ("mock.toml", '[[clients]]\nclient_id = "x"\nredirect_uris = []',
+     r"mock.toml: clients\[0\]: redirect_uris must hold at least one URI"),
+    ("mock.toml", '[[clients]]\nclient_id = "x"\nredirect_uris = ["http://localhost:3000/cb", " JavaScript:alert(1)"]',
+     r"clients\[0\]: redirect_uris\[1\] must be .*: a browser runs or reads a javascript: URI itself"),
+    ("mock.toml", '[[clients]]\nclient_id = "x"\nredirect_uris = ["http://localhost:3000/cb"]\n'
+     'post_logout_redirect_uris = ["data:text/html,bye"]',
+     r"clients\[0\]: post_logout_redirect_uris\[0\] must be .*: a browser runs or reads a data: URI itself"),
+    # Tokens name their user by sub alone: a second user with it would log in as the first.
+    ("mock.toml", '[[users]]\nemail = "m@example.com"\npassword = "p"\nsub = "bfa12a2e-0000"\n'
+     '[[users]]\nemail = "n@example.com"\npassword = "p"\nsub = "bfa12a2e-0000"',
+     r"/mock.toml: users\[1\]: sub 'bfa12a2e-0000' is already the sub of 'm@example.com': each user needs "
+     r"their own \(a token names its user by sub alone\)$"),
+    ("mock.toml", '[[clients]]\nclient_id = "a"\nredirect_uris = ["http://a/cb"]\n[[clients]]\n'
+     'client_id = "b"\nredirect_uris = ["http://b/cb"]\npost_logout_redirect_uris = ["/bye"]', r"clients\[1\]: post_logout_redirect_uris\[0\]"),
+    ("mock.toml", '[[clients]]\nclient_id = "x"\nredirect_uris = ["http://localhost:3000/cb"]\nid_token_lifetime = 604800',
      r"clients\[0\]: id_token_lifetime must be a whole number of seconds from 1 to 86400"),
-    ("mock.toml", '[[clients]]\nclient_id = "x"\nredirect_uris = []\nrefresh_token_idle = 0', "refresh_token_idle"),
+    ("mock.toml", '[[clients]]\nclient_id = "x"\nredirect_uris = ["http://localhost:3000/cb"]\nrefresh_token_idle = 0', "refresh_token_idle"),
     ("mock.toml", '[[users]]\nemail = "x@example.com"\npassword = "p"\nupdated_at = 99999999999',
      r"users\[0\]: updated_at must be a whole number of seconds since 1970"),
     ("mock.toml", '[[users]]\nemail = "x@example.com"\npassword = "p"\nupdated_at = 1990-01-01', "updated_at"),
@@ -237,7 +281,7 @@ def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
 
 def test_from_dict_rejects_what_a_file_would(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
-        MockConfig.from_dict({"clients": [{"client_id": "x", "redirect_uris": [], "client_secret": 5}]})
+        MockConfig.from_dict({"clients": [{"client_id": "x", "redirect_uris": ["http://localhost:3000/cb"], "client_secret": 5}]})
     with pytest.raises(ConfigError):
         MockConfig.from_dict(None)
 
@@ -348,7 +392,7 @@ def test_cli_bad_config_exits_2_with_a_message_and_no_traceback(tmp_path: Path) 
     ("mock.toml", 'signing_key = "not-a-key.pem"'),
     ("mock.toml", 'signing_key = "small.pem"'),
     ("mock.json", '{"users": [{"email": "x@example.com"}]}'),
-    ("mock.json", '{"clients": [{"client_id": "x", "redirect_uris": [], "client_secret": 5}]}'),
+    ("mock.json", '{"clients": [{"client_id": "x", "redirect_uris": ["http://localhost:3000/cb"], "client_secret": 5}]}'),
 ])
 def test_cli_main_bad_config_returns_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture,
                                                      name: str, text: str) -> None:
@@ -365,7 +409,7 @@ def test_cli_main_bad_config_returns_2_with_one_line(tmp_path: Path, capsys: pyt
     ('[[clients]]\nclient_id = "x"\nredirect_uris = ["http://localhost:3000/cb#\\n\\u001b[31mred"]',
      "clients[0]: redirect_uris[0]"),
     ('[[users]]\nemail = "line\\nbreak@example.com"\npassword = "p"', "users[0]: email"),
-    ('"colour\\nof the sky" = "blue"', "unknown config key(s): 'colour\\nof the sky'"),
+    ('"colour\\nof the sky" = "blue"', "unknown config key(s): 'colour<U+000A>of the sky'"),
 ])
 def test_cli_main_names_the_field_on_one_line_with_what_was_sent_escaped(
         tmp_path: Path, capsys: pytest.CaptureFixture, text: str, field: str) -> None:

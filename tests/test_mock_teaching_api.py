@@ -5,6 +5,7 @@ and clients and users changed at runtime.
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -174,7 +175,44 @@ def test_bad_clock_bodies_are_400(idp: RunningServer, body: bytes) -> None:
     response = requests.post(idp.url + "/_mock/clock", data=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 400, response.text
     assert response.json()["error"] == "invalid_request"
+    assert "?" not in response.json()["error_description"]  # readable: no `"` turned into `?`
     assert requests.get(idp.url + "/_mock/clock").json()["offset"] == 0
+
+
+TEN_YEARS = 10 * 365 * 86400
+
+
+@pytest.mark.parametrize(("before", "body", "field"), [
+    (TEN_YEARS, {"advance": 1}, "advance"),
+    (TEN_YEARS - 5, {"advance": 6}, "advance"),
+    (-TEN_YEARS, {"advance": -1}, "advance"),
+    (0, {"offset": TEN_YEARS + 1}, "offset"),
+    (0, {"offset": -TEN_YEARS - 1}, "offset"),
+    (TEN_YEARS // 2, {"advance": TEN_YEARS // 2 + 1}, "advance"),
+])
+def test_the_clock_stays_within_ten_years_of_real_time(idp: RunningServer, before: int, body: dict[str, int],
+                                                      field: str) -> None:
+    """Each step was bounded, the offset was not: 900 steps of ten years put tokens in year ~11000."""
+    assert requests.post(idp.url + "/_mock/clock", json={"offset": before}).json()["offset"] == before
+    response = requests.post(idp.url + "/_mock/clock", json=body)
+    assert response.status_code == 400, response.text
+    if field == "advance":
+        assert response.json()["error_description"] == (
+            f"advance would put the clock {before + body['advance']} seconds from real time: it stays within ten "
+            f"years ({TEN_YEARS} seconds) either way; send {{'offset': 0}} to go back to real time")
+    assert response.json()["error"] == "invalid_request"
+    description = response.json()["error_description"]
+    assert description.startswith(field) and "ten years" in description
+    assert requests.get(idp.url + "/_mock/clock").json()["offset"] == before  # nothing changed
+
+
+def test_the_clock_moves_up_to_ten_years_from_real_time_either_way(idp: RunningServer) -> None:
+    for _ in range(2):
+        assert advance_clock(idp.url, TEN_YEARS // 2)["offset"] in (TEN_YEARS // 2, TEN_YEARS)
+    assert advance_clock(idp.url, -TEN_YEARS)["offset"] == 0
+    assert advance_clock(idp.url, -TEN_YEARS)["offset"] == -TEN_YEARS
+    assert requests.post(idp.url + "/_mock/clock", json={"offset": TEN_YEARS}).json()["offset"] == TEN_YEARS
+    assert advance_clock(idp.url, -TEN_YEARS)["offset"] == 0
 
 
 def test_advancing_the_clock_expires_codes(idp: RunningServer, flow: Flow) -> None:
@@ -280,19 +318,20 @@ def test_public_client_added_at_runtime_requires_pkce(idp: RunningServer, flow: 
     [
         {},
         {"client_id": "x"},
-        {"client_id": "", "redirect_uris": []},
-        {"client_id": 5, "redirect_uris": []},
+        {"client_id": "", "redirect_uris": ["http://localhost:3000/cb"]},
+        {"client_id": 5, "redirect_uris": ["http://localhost:3000/cb"]},
         {"client_id": "x", "redirect_uris": "http://localhost:3000/cb"},
         {"client_id": "x", "redirect_uris": [5]},
-        {"client_id": "x", "redirect_uris": [], "client_secret": ""},
-        {"client_id": "x", "redirect_uris": [], "client_secret": 5},
-        {"client_id": "x", "redirect_uris": [], "refresh_token_rotation": "yes"},
-        {"client_id": "x", "redirect_uris": [], "access_token_lifetime": 0},
-        {"client_id": "x", "redirect_uris": [], "access_token_lifetime": "60"},
-        {"client_id": "x", "redirect_uris": [], "access_token_lifetime": True},
-        {"client_id": "x", "redirect_uris": [], "post_logout_redirect_uris": "x"},
-        {"client_id": "x", "redirect_uris": [], "grant_types": ["implicit"]},
-        {"client_id": "x", "redirect_uris": [], "name": 5},
+        {"client_id": "x", "redirect_uris": []},  # nobody could log in with it
+        {"client_id": "x", "redirect_uris": ["http://localhost:3000/cb"], "client_secret": ""},
+        {"client_id": "x", "redirect_uris": ["http://localhost:3000/cb"], "client_secret": 5},
+        {"client_id": "x", "redirect_uris": ["http://localhost:3000/cb"], "refresh_token_rotation": "yes"},
+        {"client_id": "x", "redirect_uris": ["http://localhost:3000/cb"], "access_token_lifetime": 0},
+        {"client_id": "x", "redirect_uris": ["http://localhost:3000/cb"], "access_token_lifetime": "60"},
+        {"client_id": "x", "redirect_uris": ["http://localhost:3000/cb"], "access_token_lifetime": True},
+        {"client_id": "x", "redirect_uris": ["http://localhost:3000/cb"], "post_logout_redirect_uris": "x"},
+        {"client_id": "x", "redirect_uris": ["http://localhost:3000/cb"], "grant_types": ["implicit"]},
+        {"client_id": "x", "redirect_uris": ["http://localhost:3000/cb"], "name": 5},
         [],
         "client",
     ],
@@ -346,6 +385,41 @@ def test_user_replaced_at_runtime_changes_the_password(idp: RunningServer, flow:
         assert "code" in Flow(idp.url, browser).login(password="new-password")
 
 
+def test_a_sub_another_user_holds_is_400_and_changes_nothing(idp: RunningServer, flow: Flow) -> None:
+    """Tokens name their user by sub alone: a second user with alice's would log in as alice."""
+    alice = idp.ctx.store.config.find_user("alice@example.com")
+    assert alice is not None
+    response = requests.post(idp.url + "/_mock/users", json={"email": "mallory@example.com", "password": "m1",
+                                                              "sub": alice.sub})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert response.json()["error_description"] == (
+        f"sub '{alice.sub}' is already the sub of 'alice@example.com': each user needs their own "
+        "(a token names its user by sub alone)")
+    assert sorted(idp.ctx.store.config.users) == ["alice@example.com", "bob@example.com"]
+    answer = flow.submit_login(flow.authorize(), "mallory@example.com", "m1")
+    assert "Incorrect email or password" in answer.text
+    # A user given bob's derived sub first makes the one derived for that email taken too.
+    bob_sub = idp.ctx.store.config.find_user("bob@example.com").sub
+    assert requests.delete(idp.url + "/_mock/users/bob@example.com").status_code == 200
+    assert add_user(idp.url, email="robert@example.com", password="r1", sub=bob_sub)["sub"] == bob_sub
+    taken = requests.post(idp.url + "/_mock/users", json={"email": "Bob@Example.com", "password": "b1"})
+    assert taken.status_code == 400 and "'robert@example.com'" in taken.json()["error_description"]
+
+
+def test_replacing_a_user_by_email_keeps_or_changes_its_sub(idp: RunningServer, flow: Flow) -> None:
+    alice = idp.ctx.store.config.find_user("alice@example.com")
+    assert alice is not None
+    kept = requests.post(idp.url + "/_mock/users", json={"email": "ALICE@example.com", "password": "a2", "sub": alice.sub})
+    assert kept.status_code == 201, kept.text
+    with requests.Session() as browser:
+        tokens = Flow(idp.url, browser).tokens(email="alice@example.com", password="a2")
+    assert userinfo(idp.url, tokens["access_token"]).json()["sub"] == alice.sub
+    # ... and alice's old sub is free for another once alice has a new one
+    assert add_user(idp.url, email="alice@example.com", password="a3", sub="alice-2")["sub"] == "alice-2"
+    assert add_user(idp.url, email="carol@example.com", password="c1", sub=alice.sub)["sub"] == alice.sub
+
+
 def test_user_removed_at_runtime_can_no_longer_log_in(idp: RunningServer, flow: Flow) -> None:
     deleted = requests.delete(idp.url + "/_mock/users/bob@example.com")
     assert deleted.status_code == 200 and deleted.json() == {"deleted": True}
@@ -392,15 +466,16 @@ DAY = 86400
 CB = "http://localhost:3000/cb"
 BAD_CLIENT_FIELDS = [
     ({"redirect_uris": [CB, "http://localhost:3000/cb#frag"]},
-     "redirect_uris[1] must be an absolute URI with a host and without a fragment (RFC 6749 §3.1.2): "
-     "'http://localhost:3000/cb#frag': it has a fragment"),
+     "redirect_uris[1] must be an absolute URI without a fragment, with a host if http(s) "
+     "(RFC 6749 section 3.1.2, RFC 8252 section 7.1): 'http://localhost:3000/cb#frag': it has a fragment"),
+    ({"redirect_uris": []}, "redirect_uris must hold at least one URI"),
     ({"redirect_uris": [CB + "#"]}, "redirect_uris[0] must be an absolute URI"),
     ({"redirect_uris": ["/auth-redirect"]}, "redirect_uris[0] must be an absolute URI"),
-    ({"redirect_uris": ["localhost:3000/cb"]}, "redirect_uris[0] must be an absolute URI"),
+    ({"redirect_uris": ["localhost:3000/cb"]}, "it has no scheme (localhost:3000 reads as a host and port"),
     ({"redirect_uris": ["//localhost:3000/cb"]}, "it has no scheme"),
-    ({"redirect_uris": ["myapp:/cb"]}, "it has no host"),
-    ({"redirect_uris": ["javascript:alert(1)"]}, "it has no host"),
-    ({"redirect_uris": ["file:///etc/passwd"]}, "it has no host"),
+    ({"redirect_uris": ["http:/cb"]}, "it has no host (an http URI needs one)"),
+    ({"redirect_uris": ["HTTPS:///cb"]}, "it has no host"),
+    ({"redirect_uris": ["com.example.app:/cb#x"]}, "it has a fragment"),
     ({"redirect_uris": ["http://localhost:99999/cb"]}, "port"),
     ({"redirect_uris": [" " + CB]}, "space"),
     ({"redirect_uris": ["http://localhost:3000/ä"]}, "non-ASCII"),
@@ -429,8 +504,47 @@ def test_client_fields_out_of_bounds_are_400_naming_the_field(idp: RunningServer
     assert "checked" not in idp.ctx.store.config.clients and len(idp.ctx.store.config.clients) == 2
 
 
+# A browser runs these itself (or reads the learner's disk): the code, or a form_post answer,
+# must never go there. Whatever the case, and whatever a browser drops before reading a URL
+# (C0 controls and spaces at the ends, tabs and newlines anywhere: WHATWG URL Standard).
+SCRIPT_URIS = ["javascript://x/%0aalert(1)", "javascript:alert(1)", "JavaScript:alert(1)", "JAVASCRIPT:alert(1)",
+               " javascript:alert(1)", "javascript:alert(1) ", "\tjavascript:alert(1)", "\x00javascript:alert(1)",
+               "java\tscript:alert(1)", "java\nscript:alert(1)", "data:text/html,<script>alert(1)</script>",
+               "DATA:text/html;base64,PHNjcmlwdD4=", "vbscript:msgbox(1)", "VBScript:msgbox(1)",
+               "file:///etc/passwd", "FILE://localhost/etc/passwd", " \r\nfile:///etc/passwd"]
+
+
+@pytest.mark.parametrize("field", ["redirect_uris", "post_logout_redirect_uris"])
+@pytest.mark.parametrize("uri", SCRIPT_URIS)
+def test_script_and_local_schemes_are_400_naming_the_field(idp: RunningServer, field: str, uri: str) -> None:
+    body = {"client_id": "checked", "redirect_uris": [CB], field: [CB, uri]}
+    response = requests.post(idp.url + "/_mock/clients", json=body)
+    assert response.status_code == 400, response.text
+    description = response.json()["error_description"]
+    assert description.startswith(f"{field}[1] must be an absolute URI")
+    scheme = uri.lower().replace("\t", "").replace("\n", "").replace("\r", "").strip(" \x00").split(":")[0]
+    assert f"a browser runs or reads a {scheme}: URI itself" in description
+    assert "checked" not in idp.ctx.store.config.clients
+
+
+def test_a_native_apps_private_use_scheme_is_a_redirect_uri(idp: RunningServer, flow: Flow) -> None:
+    """RFC 8252 §7.1: Authgear's native SDKs register `com.example.app:/oauth2redirect`, no host."""
+    native = "com.example.app:/oauth2redirect"
+    added = requests.post(idp.url + "/_mock/clients", json={
+        "client_id": "native", "redirect_uris": [native, "myapp://callback", "myapp:cb"],
+        "post_logout_redirect_uris": ["com.example.app:/logged-out"]})
+    assert added.status_code == 201, added.text
+    assert added.json()["redirect_uris"] == [native, "myapp://callback", "myapp:cb"]
+    # The authorization endpoint takes it (a public client: PKCE) and sends the code there.
+    answer = flow.submit_login(flow.authorize(client_id="native", redirect_uri=native))
+    assert answer.status_code == 303 and answer.headers["location"].startswith(native + "?code="), answer.text
+
+
 @pytest.mark.parametrize("fields", [
     {"redirect_uris": ["http://[::1]:3000/cb", "https://app.example/cb?tab=1", "com.example.app://callback/x"]},
+    {"redirect_uris": ["com.example.app:/oauth2redirect", "myapp:/cb", "Com.Example.App:/cb", "myapp:cb"]},
+    {"post_logout_redirect_uris": ["com.example.app:/logged-out", "myapp://bye"]},
+    {"redirect_uris": ["javascript.example.app:/cb", "https://data.example/cb", "http://localhost/javascript:x"]},
     {"post_logout_redirect_uris": ["http://localhost:3000", "https://app.example/bye?x=%20"]},
     {"access_token_lifetime": 1, "id_token_lifetime": 1, "refresh_token_lifetime": 1, "refresh_token_idle": 1},
     {"access_token_lifetime": 365 * DAY, "id_token_lifetime": DAY, "refresh_token_lifetime": 3650 * DAY,
@@ -481,12 +595,40 @@ def test_what_was_sent_is_echoed_short_and_escaped(idp: RunningServer) -> None:
     description = requests.post(idp.url + "/_mock/clients", json={
         "client_id": "x", "redirect_uris": [sent]}).json()["error_description"]
     assert description.startswith("redirect_uris[0] must be an absolute URI")
-    assert "\\u202e" in description and "\u202e" not in description  # escaped, not the character itself
+    # escaped, not the character itself; cut short with "..."
+    assert "'http://localhost:3000/cb#<U+202E><script>alert(1)</script><U+000A>AAAA" in description
+    assert "\u202e" not in description and "AAA...'" in description
     assert "\n" not in description and "A" * 100 not in description and len(description) < 300
     unknown = requests.post(idp.url + "/_mock/users", json={
         "email": "x@example.com", "password": "p", **{f"field{i}\n": 1 for i in range(50)}}).json()["error_description"]
-    assert unknown.startswith("unknown user field(s): 'field0\\n'") and "and 45 more" in unknown
+    assert unknown.startswith("unknown user field(s): 'field0<U+000A>'") and "and 45 more" in unknown
     assert "\n" not in unknown
+
+
+SAFE_DESCRIPTION = re.compile(r'[\x20\x21\x23-\x5b\x5d-\x7e]*')  # RFC 6749 §4.1.2.1
+
+
+@pytest.mark.parametrize(("path", "body", "readable"), [
+    ("/_mock/users", {"email": "q'\"\\@b", "password": "p", "nope": 1}, "unknown user field(s): 'nope'"),
+    ("/_mock/users", {"email": "q'\"\\ @b", "password": "p"}, "email must be an address"),
+    ("/_mock/users", {"email": "q@b", "password": "p", "say \"hi\"\\": 1}, "'say <U+0022>hi<U+0022><U+005C>'"),
+    ("/_mock/clients", {"client_id": "x", "redirect_uris": ['http://a/b?c="x"\\#"f"']},
+     "'http://a/b?c=<U+0022>x<U+0022><U+005C>#<U+0022>f<U+0022>': it has a fragment"),
+    ("/_mock/clients", {"client_id": "x", "redirect_uris": ["http://a/\u00e9\U0001F600"]}, "'http://a/<U+00E9><U+1F600>'"),
+    ("/_mock/clock", b'{"advance": "\xff"}', "the body must be JSON"),
+])
+def test_teaching_api_errors_are_rfc_6749_descriptions_and_readable(idp: RunningServer, path: str, body: Any,
+                                                                    readable: str) -> None:
+    """Like every other error the mock answers: no `"`, no `\\`, nothing outside printable ASCII;
+    what was sent still reads as what was sent."""
+    if isinstance(body, bytes):
+        response = requests.post(idp.url + path, data=body, headers={"Content-Type": "application/json"})
+    else:
+        response = requests.post(idp.url + path, json=body)
+    assert response.status_code == 400, response.text
+    description = response.json()["error_description"]
+    assert SAFE_DESCRIPTION.fullmatch(description), description
+    assert readable in description
 
 
 @pytest.mark.parametrize(("method", "path"), [("PUT", "/_mock/clock"), ("GET", "/_mock/reset"),
