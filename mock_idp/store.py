@@ -22,7 +22,8 @@ import uuid
 from typing import Any
 
 from .config import (
-    ACCESS_TOKEN_LIFETIME, CODE_LIFETIME, LOGIN_REQUEST_LIFETIME, SESSION_LIFETIME, Client, MockConfig, User,
+    ACCESS_TOKEN_LIFETIME, CODE_LIFETIME, LOGIN_REQUEST_LIFETIME, SESSION_LIFETIME, TEN_YEARS, Client, MockConfig,
+    User,
 )
 from .expiring import ExpiringMap
 from .params import BadParameters
@@ -188,11 +189,16 @@ class Store:
 
     def advance_clock(self, seconds: int) -> int:
         with self.lock:
-            self.clock_offset += int(seconds)
-            return self.clock_offset
+            return self.set_clock_offset(self.clock_offset + int(seconds))
 
     def set_clock_offset(self, seconds: int) -> int:
+        """The clock stays within ten years of real time either way: past it tokens carry dates
+        no client reads (Python's datetime ends at year 9999). Raises ValueError, unchanged."""
         with self.lock:
+            if abs(int(seconds)) > TEN_YEARS:
+                raise ValueError(f"would put the clock {int(seconds)} seconds from real time: it stays "
+                                 f"within ten years ({TEN_YEARS} seconds) either way; "
+                                 "send {'offset': 0} to go back to real time")
             self.clock_offset = int(seconds)
             return self.clock_offset
 
