@@ -11,10 +11,13 @@ The mock runs as its own process (`python -m mock_idp`, as in measure.py). After
 
 Then it prints the growth of the server's resident set (RSS) over the warm-up's, its peak,
 and the size in bytes of `GET /_mock/exchanges` (the teaching log, 1,000 entries) after each
-phase, and after a last one:
+phase, and after two more:
 
 3. 1,000 token requests each carrying a 60 KB parameter (refused, but logged with their
-   parameters: the refused authorization requests of phase 1 are logged without theirs).
+   parameters: the refused authorization requests of phase 1 are logged without theirs);
+4. 1,000 POSTed authorization requests each carrying 20 parameters of 150 control, emoji and
+   CJK characters: in the JSON answer a control character is written `\u0001` (6 bytes) and
+   an emoji takes 4 bytes, so this is the log's worst case per character sent.
 
 Targets: RSS growth under 100 MiB, the log under 5 MB. Printed, never asserted.
 
@@ -43,6 +46,8 @@ LARGE_REQUESTS = 3_000
 LARGE_NONCE = 60_000  # characters
 PLAIN_REQUESTS = 20_000
 LOGGED_REQUESTS = 1_000  # as many as the log keeps
+WIDE_VALUE = "\x01\U0001F600\u6f22" * 50  # control, emoji, CJK: 6, 4 and 3 bytes each in the log's JSON
+WIDE_PARAMETERS = 20
 CLIENTS = 4  # threads, each with its own connection
 WARM_UP_FLOWS = 20
 RSS_GROWTH_TARGET_MIB = 100
@@ -118,15 +123,18 @@ def measure_abandoned(log: Callable[[str], None] = functools.partial(print, flus
                                          "client_secret": "mock-secret", "x_padding": "p" * LARGE_NONCE})
         phase("logged", f"token requests with a {LARGE_NONCE:,}-character parameter", LOGGED_REQUESTS,
               lambda http: form_post(http, provider.metadata["token_endpoint"], padded))
+        wide = urllib.parse.urlencode({**params, **{f"p{i}": WIDE_VALUE for i in range(WIDE_PARAMETERS)}})
+        phase("wide", f"POSTed authorization requests with {WIDE_PARAMETERS} parameters of control, emoji and "
+              "CJK characters", LOGGED_REQUESTS, lambda http: form_post(http, authorize, wide))
 
         figures["rss_peak_kib"] = provider.memory_kib()["VmHWM"]
-        figures["rss_growth_kib"] = figures["rss_after_logged_kib"] - figures["rss_warm_kib"]
+        figures["rss_growth_kib"] = figures["rss_after_wide_kib"] - figures["rss_warm_kib"]
         figures["exchanges_max_bytes"] = max(figures[f"exchanges_after_{name}_bytes"]
-                                             for name in ("large", "plain", "logged"))
+                                             for name in ("large", "plain", "logged", "wide"))
         growth_mib = figures["rss_growth_kib"] / 1024
         log(f"  RSS growth over the warm-up: {growth_mib:.1f} MiB, peak {figures['rss_peak_kib'] / 1024:.1f} MiB "
             f"(target < {RSS_GROWTH_TARGET_MIB} MiB growth: {'met' if growth_mib < RSS_GROWTH_TARGET_MIB else 'MISSED'})")
-        log(f"  GET /_mock/exchanges, the largest of the three: {figures['exchanges_max_bytes']:,} bytes "
+        log(f"  GET /_mock/exchanges, the largest of the four: {figures['exchanges_max_bytes']:,} bytes "
             f"(target < {EXCHANGES_TARGET_BYTES:,}: "
             f"{'met' if figures['exchanges_max_bytes'] < EXCHANGES_TARGET_BYTES else 'MISSED'})")
         return figures

@@ -1,10 +1,13 @@
 """The teaching log: every protocol exchange the server saw, secrets shortened.
 
 It stays small whatever the requests carried: at most LOG_CAP entries, each forgotten
-LOG_LIFETIME after it was recorded, and each entry bounded: a string longer than CLIP
-characters is cut with a marker saying how long it was, and one entry keeps at most
-ENTRY_BUDGET characters of strings in all (so 1,000 entries are a few MB of JSON at most,
-even when every request carried a 60 KB parameter).
+LOG_LIFETIME after it was recorded, and each entry bounded in the bytes it takes in the
+answer of `GET /_mock/exchanges` (JSON, UTF-8, as Starlette writes it): a string whose JSON
+takes more than CLIP bytes is cut with a marker saying how long it was, and one entry spends
+at most ENTRY_BUDGET bytes on its values and their punctuation. Bytes, not characters: a
+control character is written `\u0001` (6 bytes) and an emoji takes 4, so a budget of
+characters let 1,000 entries of `%01` parameters reach 23 MB. Now 1,000 entries stay under
+about 3.5 MB whatever the characters.
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ SHOWN_RESPONSE_HEADERS = ("location", "content-type", "cache-control", "www-auth
 
 LOG_CAP = 1000  # entries; a notebook reads a few dozen, a whole walkthrough a few hundred
 LOG_LIFETIME = 24 * 3600  # seconds of the log's clock: a day's lesson, or a day of advance_clock
-CLIP = 300  # characters of one string kept: a long redirect URL still shows whole
-ENTRY_BUDGET = 4000  # characters of strings kept in one entry, all its fields together
+CLIP = 300  # bytes of JSON one string keeps: a long redirect URL still shows whole
+ENTRY_BUDGET = 3000  # bytes of JSON one entry's values take, all its fields together
+# How json.dumps(ensure_ascii=False) writes an ASCII character that is not itself.
+SHORT_ESCAPES = {'"': 2, "\\": 2, "\b": 2, "\f": 2, "\n": 2, "\r": 2, "\t": 2}
 
 
 def shorten(value: str, keep: int = 8) -> str:
@@ -69,30 +74,56 @@ def redact_header(name: str, value: str) -> str:
     return value
 
 
+def char_size(char: str) -> int:
+    """Bytes one character takes inside a JSON string of the answer: `\\u0001` for a control
+    character, its UTF-8 bytes otherwise (Starlette's JSONResponse: ensure_ascii=False, UTF-8)."""
+    code = ord(char)
+    if code < 0x80:
+        return SHORT_ESCAPES.get(char, 6 if code < 0x20 else 1)
+    return 2 if code < 0x800 else 3 if code < 0x10000 else 4
+
+
+def json_size(value: Any) -> int:
+    """Bytes `value` takes in the answer, quotes included."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+               .encode("utf-8", "surrogatepass"))
+
+
 def clip(text: str, keep: int = CLIP) -> str:
-    """The first `keep` characters and a marker with the full length, or `text` if short."""
-    if len(text) <= keep:
+    """`text` if its JSON takes at most `keep` bytes (quotes not counted); else the longest start
+    of it that does, and a marker with the full length in characters."""
+    if json_size(text) - 2 <= keep:
         return text
-    return f"{text[:keep]}… ({len(text)} characters)"
+    size = 0
+    end = 0
+    for end, char in enumerate(text):
+        size += char_size(char)
+        if size > keep:
+            break
+    return f"{text[:end]}… ({len(text)} characters)"
 
 
 def bounded(value: Any, budget: list[int]) -> Any:
-    """`value` with every string clipped, spending `budget[0]` characters: once it is spent,
-    strings keep 32 characters and their marker, and the items left in a dict or list are
-    counted, not kept."""
+    """`value` with every string clipped, spending `budget[0]` bytes of JSON (strings, quotes,
+    commas and colons): once it is spent, strings keep 32 bytes and their marker, and the items
+    left in a dict or list are counted, not kept."""
     if isinstance(value, str):
         kept = clip(value, min(CLIP, max(32, budget[0])))
-        budget[0] -= len(kept)
+        budget[0] -= json_size(kept)
         return kept
     if isinstance(value, dict | list):
         items = list(value.items()) if isinstance(value, dict) else list(enumerate(value))
+        separator = 2 if isinstance(value, dict) else 1  # "name":value, or value,
+        budget[0] -= 2  # the brackets
         shown: list[tuple[Any, Any]] = []
         for index, (name, item) in enumerate(items):
             if budget[0] <= 0:
                 shown.append(("…", f"{len(items) - index} more not shown"))
                 break
-            shown.append((bounded(name, budget), bounded(item, budget)))
+            budget[0] -= separator
+            shown.append((bounded(name, budget) if isinstance(value, dict) else name, bounded(item, budget)))
         return dict(shown) if isinstance(value, dict) else [item for _, item in shown]
+    budget[0] -= json_size(value)
     return value
 
 

@@ -6,18 +6,19 @@ cookie is a secret of its own, not the `sid`.
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Iterator
 
 import pytest
 import requests
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 
 from mock_idp import RunningServer
 from mock_idp.config import (
     ACCESS_TOKEN_LIFETIME, CODE_LIFETIME, LOGIN_REQUEST_LIFETIME, REFRESH_TOKEN_IDLE, SESSION_LIFETIME, MockConfig,
 )
-from mock_idp.exchanges import CLIP, ENTRY_BUDGET, ExchangeLog, bounded
+from mock_idp.exchanges import CLIP, ENTRY_BUDGET, LOG_CAP, ExchangeLog, bounded, clip
 from mock_idp.expiring import ExpiringMap
 from mock_idp.params import BadParameters
 from mock_idp.store import FIELD_OVERHEAD, MAX_REQUEST_SIZE, Limits, Store
@@ -343,6 +344,61 @@ def test_a_log_entry_is_bounded_however_many_long_parameters_it_has() -> None:
         "short": "kept", "n": 1, "list": ["a", None]}
 
 
+# Characters that take more bytes in the JSON answer than they count: a control character is
+# written \u0001 (6 bytes), an emoji is 4 bytes of UTF-8, a CJK character 3, a quote 2.
+WIDE_CHARACTERS = {"control": "\x01", "emoji": "\U0001F600", "cjk": "漢", "mixed": "\x01😀漢\"\\é"}
+
+
+def answer_bytes(value: object) -> int:
+    """The bytes `value` takes in a JSON answer, written as the teaching API writes it."""
+    return len(JSONResponse(value).body)
+
+
+@pytest.mark.parametrize("kind", sorted(WIDE_CHARACTERS))
+def test_a_log_entry_is_bounded_in_bytes_whatever_the_characters(kind: str) -> None:
+    wide = WIDE_CHARACTERS[kind]
+    kept = clip(wide * 300)
+    assert answer_bytes(kept.split("…")[0]) - 2 <= CLIP and kept.endswith(f"… ({len(wide) * 300} characters)")
+    params = {f"p{i:03}{wide * 40}": wide * 600 for i in range(100)}
+    shown = bounded(params, [ENTRY_BUDGET])
+    assert answer_bytes(shown) < ENTRY_BUDGET + 200
+    assert shown["…"].endswith("more not shown")
+    assert bounded({"short": wide, "list": [wide, None]}, [ENTRY_BUDGET]) == {"short": wide, "list": [wide, None]}
+
+
+def test_a_full_log_of_wide_characters_stays_well_under_5_mb() -> None:
+    """The reviewer's case: 1,000 requests each with 20 parameters of 300 `%01` (and the same
+    with emoji and CJK) made a 23 MB answer when the budget counted characters."""
+    log = ExchangeLog()
+    latin = ("é" * 2000).encode("latin-1")  # header values arrive as latin-1: 2 bytes each in UTF-8
+    request = Request({"type": "http", "method": "GET", "path": "/oauth2/authorize", "query_string": b"",
+                       "headers": [(b"cookie", b"a=" + latin), (b"origin", latin), (b"content-type", latin)],
+                       "scheme": "http", "server": ("127.0.0.1", 4000)})
+    for index in range(LOG_CAP):
+        wide = list(WIDE_CHARACTERS.values())[index % len(WIDE_CHARACTERS)]
+        answer = JSONResponse({"error": "invalid_request", "error_description": wide * 3000, "list": [wide * 99] * 50},
+                              status_code=400, headers={"location": "http://x/?" + "é" * 3000})
+        log.record(request, {f"p{i}{wide * 30}": wide * 300 for i in range(20)}, answer)
+    entries = log.since()
+    assert len(entries) == LOG_CAP
+    assert max(answer_bytes(entry) for entry in entries) < ENTRY_BUDGET + 500
+    assert answer_bytes({"exchanges": entries}) < 3_500_000  # was 23 MB
+
+
+def test_the_exchanges_answer_is_bounded_in_bytes(idp: RunningServer) -> None:
+    session = requests.Session()
+    for wide in WIDE_CHARACTERS.values():
+        for _ in range(5):
+            query = "&".join(f"p{i}=" + urllib.parse.quote((wide * 300)[:300]) for i in range(20))
+            session.get(idp.url + "/oauth2/authorize?" + query, allow_redirects=False)
+    listing = session.get(idp.url + "/_mock/exchanges")
+    entries = listing.json()["exchanges"]
+    assert len(entries) == 5 * len(WIDE_CHARACTERS)
+    assert entries[0]["params"]["p0"] == "\x01" * (CLIP // 6) + "… (300 characters)"
+    assert any(entry["params"].get("p0", "").startswith("😀" * (CLIP // 4) + "…") for entry in entries)
+    assert len(listing.content) < len(entries) * (ENTRY_BUDGET + 500)  # 1,000 entries: well under 5 MB
+
+
 def test_the_exchange_log_expires_on_its_clock_and_is_capped() -> None:
     clock = FakeClock()
     log = ExchangeLog(limit=3, clock=clock, lifetime=100)
@@ -357,3 +413,13 @@ def test_the_exchange_log_expires_on_its_clock_and_is_capped() -> None:
     assert [entry["seq"] for entry in log.since()] == [3, 4]
     clock.now += 100
     assert log.since() == []
+
+
+def test_the_python_api_keeps_the_clock_within_ten_years_too() -> None:
+    store, _ = demo_store()
+    store.advance_clock(10 * 365 * 86400)
+    with pytest.raises(ValueError, match="within ten years"):
+        store.advance_clock(1)
+    with pytest.raises(ValueError, match="within ten years"):
+        store.set_clock_offset(-10 * 365 * 86400 - 1)
+    assert store.clock_offset == 10 * 365 * 86400  # unchanged
