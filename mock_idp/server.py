@@ -8,9 +8,16 @@ cell returns the one already running instead of failing on a busy port.
 
 from __future__ import annotations
 
+import errno
+import http.client
+import json
 import socket
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import warnings
 from typing import Any
 
 import uvicorn
@@ -19,13 +26,24 @@ from starlette.types import ASGIApp
 from .app import create_app
 from .config import MockConfig
 from .context import Context
+from .guard import is_loopback_host
 
 _running: dict[tuple[str, int], "RunningServer"] = {}
 _registry_lock = threading.Lock()
 
 
+PROBE_TIMEOUT = 2.0  # seconds to ask what answers on a busy port
+PROBE_LIMIT = 64 * 1024  # bytes of its discovery document read at most
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})  # every address: no one machine's
+
+
 class MockConflict(RuntimeError):
-    """serve() was asked for a port where this process already runs a mock that differs."""
+    """serve() was asked for a port where a mock that differs already runs: one this process
+    started, or one in another process (its discovery document names its issuer)."""
+
+
+class ExposedMockWarning(UserWarning):
+    """serve() listens where other machines can reach the mock (0.0.0.0, a LAN address)."""
 
 
 class RunningServer:
@@ -145,6 +163,74 @@ def conflict(existing: RunningServer, host: str, issuer: str | None, config: Moc
     return None
 
 
+def probe(url: str) -> Any:
+    """The JSON at `url` (error statuses included), or None when nothing answers it as JSON."""
+    # No proxy: the question is about this machine's port, whatever http_proxy says.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        try:
+            with opener.open(url, timeout=PROBE_TIMEOUT) as answer:
+                return json.loads(answer.read(PROBE_LIMIT))
+        except urllib.error.HTTPError as refused:  # the teaching API's 403 is JSON too
+            with refused:
+                return json.loads(refused.read(PROBE_LIMIT))
+    except (OSError, ValueError, http.client.HTTPException):  # URLError is an OSError
+        return None
+
+
+def mock_answering(host: str, port: int) -> str | None:
+    """The issuer of the mock that answers on loopback at `port`, or None: nothing answers, or
+    what answers is not a mock. A mock's discovery document names its issuer, and its teaching
+    API answers `/_mock/` with its index, or (a Host other than its issuer's) with a refusal
+    that names the teaching API; another OpenID provider does neither."""
+    base = origin("::1" if bind_address(host).strip("[]") == "::1" else "127.0.0.1", port)
+    document = probe(base + "/.well-known/openid-configuration")
+    issuer = document.get("issuer") if isinstance(document, dict) else None
+    if not isinstance(issuer, str) or not issuer:
+        return None
+    index = probe(base + "/_mock/")
+    if not isinstance(index, dict):
+        return None
+    if "endpoints" in index or "teaching API" in str(index.get("error_description")):
+        return issuer
+    return None
+
+
+def shown(text: str, keep: int = 100) -> str:
+    """Someone else's text, safe to put in a message: short and printable, else its repr."""
+    return text if len(text) <= keep and text.isprintable() else repr(text[:keep])
+
+
+def busy_port(exc: OSError, host: str, port: int, wanted: str) -> Exception:
+    """What to raise when `port` cannot be bound: MockConflict if a mock answers there (one
+    this process did not start with serve()), else the OSError itself (anything else holds
+    the port: a program that is not HTTP, another authorization server)."""
+    if not port or exc.errno != errno.EADDRINUSE:
+        return exc
+    theirs = mock_answering(host, port)
+    if theirs is None:
+        return exc
+    fix = ("stop it (Ctrl-C where `python -m mock_idp` runs; idp.stop() or a kernel restart where a notebook "
+           "started it) or use another port")
+    where = f"a mock with issuer {shown(theirs)} already runs on port {port}, started by another process"
+    if theirs.rstrip("/") == wanted:
+        return MockConflict(f"{where}: it is the issuer asked for ({wanted}), so use it as it is instead of "
+                            f"calling serve(), or {fix}")
+    return MockConflict(f"{where}, not {wanted} (tokens name their issuer): {fix}")
+
+
+def warn_exposed(host: str, url: str) -> None:
+    """serve() beyond loopback: what the CLI's banner says, without the admin token."""
+    message = (f"mock_idp.serve(): listening on {host or 'every address'}, so the mock is reachable from other "
+               "machines. It is for teaching only: its users, passwords and signing key are demo data, not a real "
+               "authorization server. Other machines use the teaching API (/_mock/) only with "
+               "Authorization: Bearer <admin token>; the token is idp.admin_token (not shown here).")
+    if (urllib.parse.urlsplit(url).hostname or "") in WILDCARD_HOSTS:
+        message += (f" The issuer {url} is not an address other machines can use: pass "
+                    "issuer='http://<this machine's name or address>:<port>'.")
+    warnings.warn(message, ExposedMockWarning, stacklevel=3)
+
+
 def serve(host: str = "127.0.0.1", port: int = 0, issuer: str | None = None,
           config: MockConfig | None = None, reuse: bool = True, admin_token: str | None = None) -> RunningServer:
     """Starts the mock in a background thread and returns it once it answers.
@@ -156,6 +242,11 @@ def serve(host: str = "127.0.0.1", port: int = 0, issuer: str | None = None,
     MockConflict instead of handing back a mock that is not the one asked for.
     `admin_token` (default: a random one, `.admin_token`) is what other machines send to use
     the teaching API.
+
+    A port held by another process raises MockConflict if a mock answers there (asked with a
+    2 s timeout; both issuers are in the message), else the OSError of the bind.
+    A host beyond loopback (0.0.0.0, a LAN address) warns (ExposedMockWarning) that other
+    machines can reach the mock, as `python -m mock_idp` does.
     """
     wanted = (issuer or origin(host, port)).rstrip("/") if port else None
     with _registry_lock:
@@ -167,7 +258,13 @@ def serve(host: str = "127.0.0.1", port: int = 0, issuer: str | None = None,
                 raise MockConflict(problem)
             return existing
         existing.stop()
-    sock = bind(host, port)
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        problem = busy_port(exc, host, port, wanted or "")
+        if problem is exc:
+            raise
+        raise problem from exc
     actual_port = sock.getsockname()[1]
     url = (issuer or origin(host, actual_port)).rstrip("/")
     try:
@@ -178,4 +275,6 @@ def serve(host: str = "127.0.0.1", port: int = 0, issuer: str | None = None,
     running = serve_app(app, sock, url)
     with _registry_lock:
         _running[(host, actual_port)] = running
+    if not is_loopback_host(host):
+        warn_exposed(host, url)
     return running

@@ -4,11 +4,16 @@ error for another), and what `python -m mock_idp` prints, on loopback and beyond
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import socket
 import stat
 import sys
 import tempfile
+import threading
+import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +24,7 @@ import requests
 from mock_idp import MockConfig, RunningServer, serve
 from mock_idp.__main__ import ADMIN_TOKEN_ENV, banner, main
 from mock_idp.config import user_from_dict
-from mock_idp.server import MockConflict
+from mock_idp.server import PROBE_TIMEOUT, ExposedMockWarning, MockConflict
 from tests.test_mock_config import cli, run_cli, wait_for_discovery  # noqa: F401 (cli: a fixture)
 
 CHOSEN = "instructor-chosen-token-1234"
@@ -210,3 +215,108 @@ def test_a_real_start_on_loopback_takes_the_token_from_the_environment(cli: list
     assert requests.get(issuer + "/_mock/clock", headers=proxied, timeout=5).status_code == 401
     allowed = requests.get(issuer + "/_mock/clock", headers={**proxied, "Authorization": f"Bearer {CHOSEN}"}, timeout=5)
     assert allowed.status_code == 200
+
+
+# -- serve() beyond loopback: the CLI's warning, no secret
+
+def test_serve_beyond_loopback_warns_without_a_secret(capsys: pytest.CaptureFixture) -> None:
+    with pytest.warns(ExposedMockWarning) as warned:
+        running = serve(host="0.0.0.0", port=0)
+    try:
+        [warning] = warned.list
+        message = str(warning.message)
+        assert warning.filename == __file__  # points at the caller's serve(), not at the mock
+        assert "listening on 0.0.0.0, so the mock is reachable from other machines" in message
+        assert "for teaching only" in message and "idp.admin_token" in message
+        assert "Authorization: Bearer <admin token>" in message
+        assert f"The issuer {running.url} is not an address other machines can use" in message
+        out, err = capsys.readouterr()
+        for secret in (running.admin_token, "mock-secret", "alice123", "bob123"):
+            assert secret not in message and secret not in out and secret not in err
+    finally:
+        running.stop()
+
+
+def test_serve_beyond_loopback_with_an_issuer_does_not_point_at_it() -> None:
+    with pytest.warns(ExposedMockWarning, match="reachable from other machines") as warned:
+        running = serve(host="0.0.0.0", port=0, issuer="http://classroom.example:4000")
+    running.stop()
+    assert "is not an address other machines can use" not in str(warned.list[0].message)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "127.0.0.2"])
+def test_serve_on_loopback_does_not_warn(host: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        serve(host=host, port=0).stop()
+
+
+# -- serve() on a port another process holds
+
+def test_a_mock_in_another_process_is_a_mock_conflict_naming_both_issuers(cli: list) -> None:
+    port = free_port()
+    cli.append(process := run_cli("--host", "127.0.0.1", "--port", str(port)))
+    wait_for_discovery(process, port)
+    with pytest.raises(MockConflict) as raised:
+        serve(host="localhost", port=port)
+    message = str(raised.value)
+    assert f"a mock with issuer http://127.0.0.1:{port} already runs on port {port}" in message
+    assert "another process" in message and f"not http://localhost:{port}" in message
+    assert isinstance(raised.value.__cause__, OSError)
+    with pytest.raises(MockConflict, match="https://idp.example.test"):
+        serve(port=port, issuer="https://idp.example.test")
+    # The same issuer, but not this process's: it cannot be handed back, so say to use it as it is.
+    with pytest.raises(MockConflict, match="it is the issuer asked for"):
+        serve(port=port)
+
+
+def test_a_mock_under_another_issuer_in_another_process_is_recognised(cli: list) -> None:
+    """Its teaching API refuses a Host that is not its issuer's: that refusal still says mock."""
+    port = free_port()
+    cli.append(process := run_cli("--host", "127.0.0.1", "--port", str(port), "--issuer", "https://idp.example.test"))
+    wait_for_discovery(process, port)
+    with pytest.raises(MockConflict, match=f"issuer https://idp.example.test already runs on port {port}"):
+        serve(port=port)
+
+
+class NotAMock(http.server.BaseHTTPRequestHandler):
+    """Another program on the port: with `discovery`, another authorization server."""
+
+    discovery: dict | None = None
+
+    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        found = self.discovery is not None and "well-known" in self.path
+        body = json.dumps(self.discovery).encode() if found else b"not here"
+        self.send_response(200 if found else 404)
+        self.send_header("Content-Type", "application/json" if found else "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("discovery", [None, {"issuer": "https://login.example.org"}])
+def test_something_else_on_the_port_is_still_an_os_error(discovery: dict | None) -> None:
+    handler = type("Handler", (NotAMock,), {"discovery": discovery})
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        try:
+            with pytest.raises(OSError) as raised:
+                serve(port=httpd.server_address[1])
+            assert not isinstance(raised.value, MockConflict)
+        finally:
+            httpd.shutdown()
+            thread.join(timeout=5)
+
+
+def test_a_silent_program_on_the_port_is_an_os_error_within_the_probe_timeout() -> None:
+    with socket.socket() as holder:  # listens, never answers
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(8)
+        began = time.monotonic()
+        with pytest.raises(OSError):
+            serve(port=holder.getsockname()[1])
+    assert time.monotonic() - began < PROBE_TIMEOUT * 2 + 2
