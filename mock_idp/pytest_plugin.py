@@ -19,7 +19,10 @@ Fixtures:
 The marker and the factory take the config file's fields (README, "The config file"):
 `users=[{...}]`, `clients=[{...}]` (dicts in the config file's format), `demo_data=True`
 (keep the demo client `mock-client` and the users alice and bob), `signing_key="key.pem"`;
-the factory also `issuer=` (to serve under another issuer than its loopback origin).
+the factory also `issuer=` (to serve under another issuer than its loopback origin, e.g.
+http://idp.test:4000: the mock still listens at `base_url`, http://127.0.0.1:<port>, and the
+fixture's helpers and browsers reach it there, sending the issuer's host in `Host`; route
+your app's own `requests.Session` the same way with `route(session)`).
 
 Everything goes over real HTTP: the login through the mock's own login page (`browser.py`,
 no backdoor), the clock, users and clients through its teaching API (`/_mock/`).
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
+import requests.adapters
 
 from .browser import Browser, Landed
 
@@ -44,18 +48,46 @@ MARKER = "authgear_mock"
 SETTINGS = ("users", "clients", "demo_data", "signing_key")
 
 
+class IssuerAdapter(requests.adapters.HTTPAdapter):
+    """Sends the requests for URLs under the mock's issuer to where the mock really listens
+    (`base_url`, http://127.0.0.1:<port>), with the issuer's host[:port] in `Host`: an issuer
+    such as http://idp.test:4000 names no address this machine can reach, and the teaching
+    API answers only to its issuer's Host. Cookies, redirects and `response.url` stay the
+    issuer's, as a browser that resolved the issuer's name would see them."""
+
+    def __init__(self, issuer: str, base_url: str) -> None:
+        super().__init__()
+        self.issuer = issuer
+        self.base_url = base_url
+        self.host = urllib.parse.urlsplit(issuer).netloc
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        original = request.url or ""
+        routed = request.copy()
+        routed.url = self.base_url + original[len(self.issuer):]
+        routed.headers["Host"] = self.host
+        response = super().send(routed, **kwargs)
+        response.url = original
+        response.request = request
+        return response
+
+
 class AuthgearMock:
     """One running mock Authgear, for a test. Stopped by the fixture after the test.
 
-    `issuer` (also `url`): its origin, e.g. http://127.0.0.1:38261, no trailing slash.
-    `discovery`: its OpenID configuration (the endpoints), fetched over HTTP once.
-    `server`: the `RunningServer` itself (`mock_idp.serve`), for anything else."""
+    `issuer` (also `url`): its issuer, by default its origin, e.g. http://127.0.0.1:38261, no
+    trailing slash. `base_url`: where it listens, http://127.0.0.1:<port> (the issuer too,
+    unless the factory was given `issuer=`). `discovery`: its OpenID configuration (the
+    endpoints), fetched over HTTP once. `server`: the `RunningServer` itself
+    (`mock_idp.serve`), for anything else."""
 
     def __init__(self, server: "RunningServer") -> None:
         self.server = server
         self.issuer = server.url
+        self.base_url = f"http://127.0.0.1:{server.port}"
         self._discovery: dict[str, Any] | None = None
         self._browsers: list[Browser] = []
+        self._http = self.route(requests.Session())
 
     @property
     def url(self) -> str:
@@ -63,6 +95,15 @@ class AuthgearMock:
 
     def __repr__(self) -> str:
         return f"<AuthgearMock {self.issuer}>"
+
+    def route(self, session: requests.Session) -> requests.Session:
+        """Makes `session` reach the mock at its issuer's URLs, and returns it. Needed only when
+        the issuer is not where the mock listens (the factory's `issuer=`): then its requests
+        for URLs under the issuer go to `base_url`, with the issuer's host in `Host`. The
+        fixture's own calls and browsers are routed already; route your app's session too."""
+        if self.issuer != self.base_url:
+            session.mount(self.issuer + "/", IssuerAdapter(self.issuer, self.base_url))
+        return session
 
     @property
     def discovery(self) -> dict[str, Any]:
@@ -79,7 +120,7 @@ class AuthgearMock:
 
     def browser(self) -> Browser:
         """A new browser (its own cookie jar): one person. Closed after the test."""
-        browser = Browser()
+        browser = Browser(self.route(requests.Session()))
         self._browsers.append(browser)
         return browser
 
@@ -100,6 +141,8 @@ class AuthgearMock:
         if not until:
             raise ValueError("the authorization URL has no redirect_uri: say where the browser stops with "
                              "redirect_uri=...")
+        if browser is not None:
+            self.route(browser.session)
         return (browser or self.browser()).login(authorization_url, until=until, email=email,
                                                  password=password, press=press)
 
@@ -110,6 +153,7 @@ class AuthgearMock:
         mock's own "signed out" page (`{issuer}/settings`)."""
         until = (post_logout_redirect_uri or _query_param(end_session_url, "post_logout_redirect_uri")
                  or self.issuer + "/settings")
+        self.route(browser.session)
         return browser.logout(end_session_url, until=until)
 
     # -- the clock -----------------------------------------------------------------------
@@ -171,10 +215,11 @@ class AuthgearMock:
         """Stops the mock and closes its browsers (the fixtures do this after the test)."""
         for browser in self._browsers:
             browser.close()
+        self._http.close()
         self.server.stop()
 
     def _call(self, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
-        response = requests.request(method, self.issuer + path, timeout=TIMEOUT, **kwargs)
+        response = self._http.request(method, self.issuer + path, timeout=TIMEOUT, **kwargs)
         if response.status_code != expect:
             raise RuntimeError(f"{method} {path} at the mock answered {response.status_code}: {response.text}")
         return response.json()

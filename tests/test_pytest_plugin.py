@@ -239,6 +239,64 @@ def test_the_marker_and_the_factory(pytester: pytest.Pytester) -> None:
     ])
 
 
+def test_the_factorys_issuer_names_no_reachable_address(pytester: pytest.Pytester) -> None:
+    """`issuer=` names a host this machine cannot reach (idp.test, auth.example.test): the
+    helpers, the browser and a session routed with `route()` reach the mock where it listens,
+    sending the issuer's host in `Host` (which the teaching API checks)."""
+    pytester.makepyfile(test_issuer=textwrap.dedent('''
+        import urllib.parse
+
+        import jwt  # PyJWT
+        import pytest
+        import requests
+        from mock_idp.browser import Browser
+
+        REDIRECT = "http://localhost:3000/auth-redirect"
+
+
+        def authorization_url(mock, **extra):
+            return mock.discovery["authorization_endpoint"] + "?" + urllib.parse.urlencode({
+                "client_id": "mock-client", "redirect_uri": REDIRECT, "response_type": "code",
+                "scope": "openid email", "state": "s1", **extra})
+
+
+        @pytest.mark.parametrize("issuer", ["http://idp.test:4000", "https://auth.example.test"])
+        def test_every_helper_works_under_the_issuer(authgear_mock_factory, issuer):
+            mock = authgear_mock_factory(issuer=issuer)
+            assert mock.issuer == issuer and mock.base_url == "http://127.0.0.1:%d" % mock.server.port
+            assert mock.discovery["issuer"] == issuer
+            assert mock.discovery["token_endpoint"] == issuer + "/oauth2/token"
+            assert mock.jwks()["keys"]
+            assert mock.advance_clock(10) == 10 and mock.clock_offset() == 10 and mock.set_clock(0) == 0
+            mock.add_user(email="dave@example.com", password="dave-pw")
+            assert "dave@example.com" in [u["email"] for u in mock.users()]
+            assert "mock-client" in [c["client_id"] for c in mock.clients()]
+
+            browser = mock.browser()
+            landed = mock.login(authorization_url(mock), email="dave@example.com", password="dave-pw",
+                                browser=browser)
+            assert landed.startswith(REDIRECT + "?") and landed.params["state"] == "s1"
+            app = mock.route(requests.Session())  # the app's own HTTP client
+            tokens = app.post(mock.discovery["token_endpoint"], timeout=10, data={
+                "grant_type": "authorization_code", "code": landed.params["code"], "redirect_uri": REDIRECT,
+                "client_id": "mock-client", "client_secret": "mock-secret"}).json()
+            key = jwt.PyJWKSet.from_dict(mock.jwks()).keys[0].key
+            claims = jwt.decode(tokens["id_token"], key, algorithms=["RS256"], audience="mock-client", issuer=issuer)
+            assert claims["email"] == "dave@example.com"
+            # The same browser again: single sign-on, its cookies kept under the issuer's name.
+            assert "code" in mock.login(authorization_url(mock), browser=browser).params
+            assert mock.login(authorization_url(mock), press="cancel").params["error"] == "access_denied"
+            # A browser of one's own is routed by login() too.
+            assert "code" in mock.login(authorization_url(mock), email="alice@example.com", password="alice123",
+                                        browser=Browser()).params
+            assert "/oauth2/token" in [e["path"] for e in mock.exchanges()]
+            mock.reset()
+            assert mock.exchanges() == [] and "dave@example.com" not in [u["email"] for u in mock.users()]
+    '''))
+    result = pytester.runpytest("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=2)
+
+
 def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     section = readme.split("## Test your Authgear login offline (pytest plugin)", 1)[1].split("\n## ", 1)[0]
