@@ -16,7 +16,8 @@ exactly these pages of the mock, recognised by their forms, not by their wording
 - the select-account page: a form with a `data-account` attribute (the email of the user
   logged in there) and buttons `action=continue` ("Continue as …") and `action=login`
   ("Use another account"): it continues when that is the account asked for (or when none
-  was), and otherwise uses another account and logs in;
+  was), and otherwise uses another account and logs in; with `press="cancel"` it uses another
+  account and presses Cancel on the login form (the page has no Cancel of its own);
 - the logout confirmation: a form with a button `action=logout` (or the older `confirm=yes`);
 - a `form_post` page: a form posting to the redirect URI, which ends the navigation.
 
@@ -273,7 +274,9 @@ class Browser:
         On the login page it logs in with `email` and `password`, or with `press="cancel"`
         presses Cancel (the app gets `error=access_denied`). On the select-account page it
         continues when the account shown is `email` (or `email` is None), else it uses another
-        account and logs in. Raises `BrowserError` when stuck (a wrong password included)."""
+        account and logs in; with `press="cancel"` it uses another account and presses Cancel
+        on the login form, as a person would (that page has no Cancel). Raises `BrowserError`
+        when stuck (a wrong password included)."""
         if press not in PRESSES:
             raise ValueError(f"press must be one of {', '.join(PRESSES)}, not {press!r}")
         return self._navigate(authorization_url, _Errand(until, "login", email, password, press))
@@ -367,9 +370,11 @@ class Browser:
                            and f.has_button("action", "login")), None)
             if select is not None:
                 if errand.press == "cancel":
-                    if cancel is None:
-                        raise stuck("the select-account page has no Cancel button")
-                    return send(cancel, "cancel", cancel.data(("action", "cancel")))
+                    if cancel is not None:
+                        return send(cancel, "cancel", cancel.data(("action", "cancel")))
+                    # The page has no Cancel: a person who wants to cancel uses another account
+                    # and presses Cancel on the login form that follows.
+                    return send(select, "select-account", select.data(("action", "login")))
                 shown = select.attrs["data-account"].strip().lower()
                 if errand.email is None or errand.email.strip().lower() == shown:
                     return send(select, "select-account", select.data(("action", "continue")))

@@ -466,10 +466,15 @@ def test_another_account_with_a_wrong_password_says_so(pages: ContractPages) -> 
     assert "the login page came back" in str(stuck.value) and "Incorrect email or password." in str(stuck.value)
 
 
-def test_cancel_on_the_select_account_page_fails_loudly(pages: ContractPages) -> None:
-    """The contract gives that page no Cancel: the browser says so instead of guessing."""
-    with pytest.raises(BrowserError, match="the select-account page has no Cancel button"):
-        Browser().login(pages.issuer + "/oauth2/authorize", until=REDIRECT, press="cancel")
+def test_cancel_on_the_select_account_page_uses_another_account_then_cancels(pages: ContractPages) -> None:
+    """The contract gives that page no Cancel: a person presses "Use another account", then
+    Cancel on the login form."""
+    landed = Browser().login(pages.issuer + "/oauth2/authorize", until=REDIRECT, press="cancel")
+    assert landed.params == {"error": "access_denied", "state": "s"}
+    assert pages.posts == [
+        ("/select_account", {"login_request": "lr-1", "action": "login"}),
+        ("/login", {"login_request": "lr-2", "action": "cancel"}),
+    ]
 
 
 def test_logout_confirms_on_the_logout_page(pages: ContractPages) -> None:
@@ -526,6 +531,18 @@ def test_the_mocks_select_account_page(authgear_mock: AuthgearMock) -> None:
                               browser=browser)
     assert posted_paths(browser) == ["/select_account", "/login"]
     assert email_of(authgear_mock, bob) == "bob@example.com"
+
+
+def test_cancel_on_the_mocks_select_account_page(authgear_mock: AuthgearMock) -> None:
+    browser = authgear_mock.browser()
+    authgear_mock.login(authorization_url(authgear_mock), email="alice@example.com", password="alice123",
+                        browser=browser)
+    cancelled = authgear_mock.login(authorization_url(authgear_mock, state="c1"), press="cancel", browser=browser)
+    assert cancelled.params["error"] == "access_denied" and cancelled.params["state"] == "c1"
+    assert posted_paths(browser) == ["/select_account", "/login"]
+    # Cancelling this login ends nothing else: alice is still logged in at the mock.
+    again = authgear_mock.login(authorization_url(authgear_mock), email="alice@example.com", browser=browser)
+    assert posted_paths(browser) == ["/select_account"] and email_of(authgear_mock, again) == "alice@example.com"
 
 
 def test_the_mocks_logout_confirmation(authgear_mock: AuthgearMock) -> None:
