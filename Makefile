@@ -5,15 +5,24 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: lab test setup browser test-tools bench mock walkthrough
+.PHONY: lab test setup setup-test browser test-tools bench mock walkthrough
 
+# What a learner needs (the notebooks, the mock, the walkthrough): no test tools. pip shows its progress.
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Setting up the kit in $(VENV) (first time: a minute or two) ..."
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --progress-bar on -e .
+	touch $@
+
+# What the tests need on top.
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
 setup: $(VENV)/.installed
+
+setup-test: $(VENV)/.installed-test
 
 browser:
 	@bash scripts/install-browser.sh
@@ -31,8 +40,8 @@ mock: setup
 walkthrough: setup
 	$(PY) -m walkthrough
 
-test: setup browser test-tools
+test: setup-test browser test-tools
 	$(PY) -m pytest
 
-bench: setup
+bench: setup-test
 	$(PY) benchmarks/run_all.py
