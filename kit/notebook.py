@@ -10,9 +10,11 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import secrets
 import threading
 import urllib.parse
+from http import HTTPStatus
 from typing import Any
 
 import requests
@@ -63,11 +65,16 @@ def _shorten_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     if not parts.query:
         return url
+    return urllib.parse.urlunsplit(parts._replace(query="&".join(_shorten_pairs(parts.query))))
+
+
+def _shorten_pairs(encoded: str) -> list[str]:
+    """The `name=value` pairs of a query string or form body as sent, secret values shortened."""
     pairs = []
-    for pair in parts.query.split("&"):
+    for pair in encoded.split("&"):
         name, equals, value = pair.partition("=")
         pairs.append(name + equals + (short(value) if urllib.parse.unquote_plus(name) in SECRET_NAMES else value))
-    return urllib.parse.urlunsplit(parts._replace(query="&".join(pairs)))
+    return pairs
 
 
 def _shorten_header(name: str, value: str) -> str:
@@ -84,11 +91,26 @@ def short_url(url: str) -> str:
     return _shorten_url(url)
 
 
-def show(response: requests.Response, fields: list[str] | None = None) -> None:
+def show(response: requests.Response, fields: list[str] | None = None, raw: bool = False,
+         curl: bool = False) -> None:
     """Prints the request and the answer as they went over the wire, secrets shortened.
 
     `fields` limits a JSON answer to those top-level fields (and says how many were left out).
+    `raw=True` prints everything instead: the request line, every request header (Host
+    included), the body as sent, the status line, every response header (Set-Cookie
+    included, cookie values shortened) and the whole body; `fields` does not apply.
+    `curl=True` adds a `curl` command that sends the same request (see `curl_command`).
     """
+    if raw:
+        _show_raw(response)
+    else:
+        _show_plain(response, fields)
+    if curl:
+        print()
+        print(curl_command(response.request))
+
+
+def _show_plain(response: requests.Response, fields: list[str] | None) -> None:
     request = response.request
     print(f"{request.method} {_shorten_url(request.url or '')}")
     for name in ("Authorization", "Content-Type"):
@@ -124,6 +146,270 @@ def show(response: requests.Response, fields: list[str] | None = None) -> None:
         print(response.text.rstrip())
 
 
+# --- The raw view and the curl command ---------------------------------------------------
+
+# Headers requests adds to every request by itself; curl sends its own, which do not matter here.
+DEFAULT_REQUEST_HEADERS = {"host", "user-agent", "accept-encoding", "accept", "connection", "content-length"}
+_SECRET_ALTERNATIVES = "|".join(sorted(SECRET_NAMES, key=len, reverse=True))
+# A secret's value in a JSON text ("access_token": "…"), and in an HTML form (name="code" value="…").
+SECRET_IN_JSON = re.compile(r'("(?:%s)"\s*:\s*")((?:[^"\\]|\\.)*)(")' % _SECRET_ALTERNATIVES)
+SECRET_IN_HTML = re.compile(r'(name="(?:%s)"\s+value=")([^"]*)(")' % _SECRET_ALTERNATIVES)
+SECRET_IN_QUERY = re.compile(r"((?:^|[?&#])(?:%s)=)([^&#\s\"'<]*)" % _SECRET_ALTERNATIVES)
+RAW_HTML_KEEP = 2000  # characters of an HTML page the raw view prints (a page is long, and not the point)
+
+
+def _shorten_text(text: str) -> str:
+    """A body as sent, with the secrets in it shortened (JSON fields, form inputs, query strings)."""
+    text = SECRET_IN_JSON.sub(lambda m: m.group(1) + short(m.group(2)) + m.group(3), text)
+    text = SECRET_IN_HTML.sub(lambda m: m.group(1) + short(m.group(2)) + m.group(3), text)
+    return SECRET_IN_QUERY.sub(lambda m: m.group(1) + short(m.group(2)) if m.group(2) else m.group(0), text)
+
+
+def _shorten_cookies(value: str) -> str:
+    """A Cookie header: every cookie's value shortened, as in the mock's exchange log."""
+    pairs = []
+    for pair in value.split(";"):
+        name, equals, cookie = pair.strip().partition("=")
+        pairs.append(name + equals + shorten(cookie, 6))
+    return "; ".join(pairs)
+
+
+def _shorten_set_cookie(value: str) -> str:
+    """A Set-Cookie header: the cookie's value shortened, its attributes (Path, HttpOnly, …) kept."""
+    cookie, semicolon, attributes = value.partition(";")
+    name, equals, content = cookie.partition("=")
+    return name + equals + shorten(content, 6) + semicolon + attributes
+
+
+def _shorten_raw_header(name: str, value: str) -> str:
+    lowered = name.lower()
+    if lowered == "cookie":
+        return _shorten_cookies(value)
+    if lowered == "set-cookie":
+        return _shorten_set_cookie(value)
+    return _shorten_header(name, value)
+
+
+def _host_header(url: str) -> str:
+    """The Host header http.client adds (requests does not list it): the port only if not the default."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return host if parts.port in (None, default) else f"{host}:{parts.port}"
+
+
+def _wire_headers(response: requests.Response) -> list[tuple[str, str]]:
+    """The response's headers as they came, one per line: a repeated header (Set-Cookie) as
+    often as it came, in the server's order and spelling."""
+    original = getattr(response.raw, "_original_response", None)
+    message = getattr(original, "msg", None)
+    if message is not None:
+        return list(message.items())
+    headers = getattr(response.raw, "headers", None)
+    if headers is not None and hasattr(headers, "items"):
+        return list(headers.items())
+    return list(response.headers.items())
+
+
+def _body_text(body: Any) -> str | None:
+    if not body:
+        return None
+    if isinstance(body, bytes):
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return body if isinstance(body, str) else None
+
+
+def _show_raw(response: requests.Response) -> None:
+    request = response.request
+    url = request.url or ""
+    parts = urllib.parse.urlsplit(url)
+    target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    print(f"{request.method} {_shorten_url(target)} HTTP/1.1")
+    _print_raw_part([("Host", _host_header(url)), *request.headers.items()], request.body,
+                    request.headers.get("Content-Type", ""))
+    print()
+    version = {10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}.get(getattr(response.raw, "version", 11), "HTTP/1.1")
+    print(f"{version} {response.status_code} {response.reason}")
+    _print_raw_part(_wire_headers(response), response.content, response.headers.get("Content-Type", ""))
+
+
+def _print_raw_part(headers: list[tuple[str, str]], body: Any, content_type: str) -> None:
+    """The headers and the body of a request or an answer, as sent, secrets shortened."""
+    for name, value in headers:
+        print(f"{name}: {_shorten_raw_header(name, value)}")
+    if not body:
+        return
+    text = _body_text(body)
+    print()
+    if text is None:
+        print(f"({len(body)} bytes that are not text)")
+    elif content_type.startswith("application/x-www-form-urlencoded"):
+        print("&\n".join(_shorten_pairs(text)))
+    elif "html" in content_type and len(text) > RAW_HTML_KEEP:
+        print(_shorten_text(text[:RAW_HTML_KEEP]))
+        print(f"… ({len(text) - RAW_HTML_KEEP} more characters of HTML not shown)")
+    else:
+        print(_shorten_text(text))
+
+
+def _variable(name: str) -> str:
+    """The shell variable that stands for a secret: code_verifier → CODE_VERIFIER."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name).upper()
+
+
+def _shell_word(pieces: list[tuple[str, str]]) -> str:
+    """One shell word from literal text and shell variables: pieces of ("text", …) or ("var", NAME).
+    Literals are single-quoted (a ' written '\\''), variables double-quoted: never expanded
+    anywhere else, never split."""
+    if all(kind == "text" for kind, _ in pieces):
+        return _single_quoted("".join(value for _, value in pieces))
+    literal = "".join(value for kind, value in pieces if kind == "text")
+    if not re.search(r'["\\$`!]', literal):  # the plain-looking form: "code=$CODE"
+        out = []
+        for index, (kind, value) in enumerate(pieces):
+            if kind == "var":
+                following = pieces[index + 1][1] if index + 1 < len(pieces) else ""
+                out.append("${%s}" % value if re.match(r"[A-Za-z0-9_]", following) else "$" + value)
+            else:
+                out.append(value)
+        return '"' + "".join(out) + '"'
+    return "".join(_single_quoted(value) if kind == "text" else '"${%s}"' % value for kind, value in pieces if value)
+
+
+def _single_quoted(text: str) -> str:
+    """`text` as one shell word that nothing expands: 'it'\\''s $HOME' is it's $HOME."""
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def _with_secrets(text: str, pattern: re.Pattern[str], variables: list[str]) -> list[tuple[str, str]]:
+    """`text` cut into pieces, each secret value that `pattern` finds (its group 2, named by
+    the name inside group 1) replaced by its shell variable."""
+    pieces: list[tuple[str, str]] = []
+    position = 0
+    for match in pattern.finditer(text):
+        name = re.search(r"(%s)" % _SECRET_ALTERNATIVES, match.group(1))
+        if not match.group(2) or name is None:
+            continue
+        variable = _variable(name.group(1))
+        if variable not in variables:
+            variables.append(variable)
+        pieces.append(("text", text[position:match.start(2)]))
+        pieces.append(("var", variable))
+        position = match.end(2)
+    pieces.append(("text", text[position:]))
+    return [piece for piece in pieces if piece[1]]
+
+
+def curl_command(request: requests.PreparedRequest | requests.Response) -> str:
+    """A `curl` command that sends the same request, to paste into a shell.
+
+    No secret is ever written out: the client secret is "$CLIENT_SECRET", a code "$CODE", a
+    verifier "$CODE_VERIFIER", a token "$ACCESS_TOKEN", "$REFRESH_TOKEN", … (set them first;
+    a comment line names them). An `Authorization: Basic` header becomes
+    `--user "$CLIENT_ID:$CLIENT_SECRET"` (curl does the base64), a Bearer header
+    `-H "Authorization: Bearer $ACCESS_TOKEN"`, a form body one `--data-urlencode` per field.
+    The same request always gives the same command (only values that are not secrets, such as
+    state or nonce, are written out)."""
+    if isinstance(request, requests.Response):
+        request = request.request
+    method = (request.method or "GET").upper()
+    url = request.url or ""
+    parts = urllib.parse.urlsplit(url)
+    headers = request.headers
+    variables: list[str] = []
+    notes: list[str] = []
+    options: list[str] = []
+
+    text = _body_text(request.body)
+    content_type = headers.get("Content-Type", "")
+    is_form = content_type.startswith("application/x-www-form-urlencoded")
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+
+    def data_urlencode(name: str, value: str) -> str:
+        field = urllib.parse.quote_plus(name)
+        if name in SECRET_NAMES and value:
+            variable = _variable(name)
+            if variable not in variables:
+                variables.append(variable)
+            return "--data-urlencode " + _shell_word([("text", field + "="), ("var", variable)])
+        return "--data-urlencode " + _shell_word([("text", f"{field}={value}")])
+
+    flags = []
+    query_as_data = method in ("GET", "HEAD") and not request.body and any(n in SECRET_NAMES for n, _ in query)
+    if query_as_data:  # -G: curl puts the --data-urlencode fields into the query string
+        flags.append("-G")
+        target = _shell_word([("text", urllib.parse.urlunsplit(parts._replace(query="", fragment="")))])
+    else:
+        target = _shell_word(_with_secrets(url, SECRET_IN_QUERY, variables))
+    if method == "HEAD":
+        flags.append("--head")
+    elif method == "POST" and request.body:
+        pass  # curl sends a POST when it has data
+    elif method != "GET":
+        flags.append(f"-X {method}")
+
+    authorization = headers.get("Authorization")
+    if authorization:
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                user, colon, password = base64.b64decode(credentials, validate=True).decode("utf-8").partition(":")
+            except (ValueError, UnicodeDecodeError):
+                colon = ""
+            if colon:
+                for variable in ("CLIENT_ID", "CLIENT_SECRET"):
+                    if variable not in variables:
+                        variables.append(variable)
+                options.append('--user "$CLIENT_ID:$CLIENT_SECRET"')
+                if re.search(r"[^A-Za-z0-9._~-]", user + password):
+                    notes.append("# RFC 6749 §2.3.1: the id and secret are form-urlencoded before the base64, and "
+                                 "--user does not: set CLIENT_ID and CLIENT_SECRET to their form-urlencoded forms.")
+            else:
+                variables.append("BASIC_CREDENTIALS")
+                options.append('-H "Authorization: Basic $BASIC_CREDENTIALS"')
+        elif scheme.lower() == "bearer":
+            variables.append("ACCESS_TOKEN")
+            options.append('-H "Authorization: Bearer $ACCESS_TOKEN"')
+        else:
+            variables.append("CREDENTIALS")
+            options.append("-H " + _shell_word([("text", f"Authorization: {scheme} "), ("var", "CREDENTIALS")]))
+    if text is not None and content_type:
+        options.append("-H " + _shell_word([("text", f"Content-Type: {content_type}")]))
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered in DEFAULT_REQUEST_HEADERS or lowered in ("authorization", "content-type"):
+            continue
+        if lowered == "cookie":
+            variables.append("COOKIE")
+            options.append('-H "Cookie: $COOKIE"')
+        else:
+            options.append("-H " + _shell_word([("text", f"{name}: {value}")]))
+
+    if query_as_data:
+        options.extend(data_urlencode(name, value) for name, value in query)
+    if request.body:
+        if text is None:
+            notes.append(f"# The body ({len(request.body)} bytes that are not text) is left out.")
+        elif is_form:
+            options.extend(data_urlencode(name, value)
+                           for name, value in urllib.parse.parse_qsl(text, keep_blank_values=True))
+        else:
+            options.append("--data-raw " + _shell_word(_with_secrets(text, SECRET_IN_JSON, variables)))
+
+    lines = list(notes)
+    if variables:
+        names = ", ".join(variables[:-1]) + " and " + variables[-1] if len(variables) > 1 else variables[0]
+        lines.insert(0, f"# Set {names} first (export {variables[-1]}='…'): no secret is written out here.")
+    command = ["curl " + " ".join(["-i", *flags, target])] + [f"  {option}" for option in options]
+    lines.append(" \\\n".join(command))
+    return "\n".join(lines)
+
+
 def pkce_pair() -> tuple[str, str]:
     """A PKCE verifier and its S256 challenge (notebook 03 builds these by hand)."""
     verifier = secrets.token_urlsafe(48)
@@ -144,6 +430,9 @@ def _autologin_credentials() -> tuple[str, str] | None:
     return "alice@example.com", "alice123"
 
 
+# The last browser step the kit saw end: ("login" or "logout", the URL opened, the URL landed on).
+_SEEN_LEGS: list[tuple[str, str, str]] = []
+
 # The kernel's callback listeners by port: running the login cell again replaces the old one.
 _LISTENERS: dict[int, Any] = {}
 
@@ -151,6 +440,8 @@ _LISTENERS: dict[int, Any] = {}
 class PendingLogin:
     """The step a person does in a browser: open the authorization URL, log in, land on the
     redirect URL. `callback()` returns the URL the browser landed on."""
+
+    leg = "login"
 
     def __init__(self, settings: Settings, authorization_url: str, press: str = "login") -> None:
         self.settings = settings
@@ -228,6 +519,12 @@ class PendingLogin:
                                       press=self.press)
 
     def callback(self, timeout: float = 300) -> str:
+        landed = self._callback(timeout)
+        _SEEN_LEGS.append((type(self).leg, self.url, landed))
+        del _SEEN_LEGS[:-1]  # only the last one: show_browser_leg prints it for a real project
+        return landed
+
+    def _callback(self, timeout: float) -> str:
         if self.credentials is not None:
             return self._browse()
         if self.listen and self.listener is not None:
@@ -436,6 +733,8 @@ class PendingLogout(PendingLogin):
     the browser, not in the app) and lands on the post_logout_redirect_uri. `callback()`
     returns the URL it landed on, as for a login."""
 
+    leg = "logout"
+
     def instruction(self) -> str:
         return "Open this link in your browser to log out of Authgear:"
 
@@ -455,3 +754,119 @@ def logout_in_browser(settings: Settings, end_session_url: str, post_logout_redi
     pending = PendingLogout(dataclasses.replace(settings, redirect_url=post_logout_redirect_uri), end_session_url)
     pending.show_link()
     return pending
+
+
+# --- The browser leg, request by request -------------------------------------------------
+
+# Requests the app makes itself (the back channel): not part of the browser leg.
+BACK_CHANNEL_PATHS = ("/oauth2/token", "/oauth2/userinfo", "/oauth2/revoke", "/oauth2/introspect",
+                      "/oauth2/jwks", "/.well-known/")
+HEADER_SPELLING = {"www-authenticate": "WWW-Authenticate"}
+
+
+def _header_name(name: str) -> str:
+    return HEADER_SPELLING.get(name, "-".join(word.capitalize() for word in name.split("-")))
+
+
+def _exchanges(settings: Settings, since: int) -> list[dict[str, Any]]:
+    response = requests.get(settings.endpoint + "/_mock/exchanges", params={"since": since}, timeout=TIMEOUT)
+    response.raise_for_status()
+    return response.json()["exchanges"]
+
+
+def exchange_count(settings: Settings) -> int:
+    """The number of the mock's latest logged exchange (0 for a real project, whose log the kit
+    cannot read): `since = exchange_count(settings)` before a login, `show_browser_leg(settings,
+    since)` after it."""
+    if not settings.is_mock:
+        return 0
+    return max((entry["seq"] for entry in _exchanges(settings, 0)), default=0)
+
+
+def _display_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _query(params: dict[str, Any]) -> str:
+    """The query string of a logged GET, encoded as a browser sends it; the log's "…" and "•"
+    (a shortened or hidden value) stay readable."""
+    encoded = urllib.parse.urlencode({name: _display_value(value) for name, value in params.items()})
+    return encoded.replace("%E2%80%A6", "…").replace("%E2%80%A2", "•")
+
+
+def show_browser_leg(settings: Settings, since: int) -> None:
+    """Prints the browser's part of a login (or logout) as it went over the wire, one request
+    after another: the authorization request and its redirect, the login (or select-account)
+    page, the form posted back with its cookie, the redirect to the app with the code. Each
+    way with its cookies (values shortened) and the password hidden.
+
+    With the mock, from its exchange log: the exchanges after number `since` (take it with
+    `exchange_count(settings)` before the login). A real Authgear project keeps its log to
+    itself: then it prints the two ends the kit saw (the URL it opened and the URL the browser
+    landed on) and where to see the rest (the browser's developer tools)."""
+    if not settings.is_mock:
+        _show_seen_leg()
+        return
+    try:
+        entries = [entry for entry in _exchanges(settings, since)
+                   if not str(entry.get("path", "")).startswith(BACK_CHANNEL_PATHS)]
+    except requests.RequestException as exc:
+        print(f"The mock's exchange log did not answer ({type(exc).__name__}): is the mock running at "
+              f"{settings.endpoint}?")
+        return
+    if not entries:
+        print(f"No browser request reached the mock after exchange {since}: take "
+              "`since = exchange_count(settings)` before the login, and call this after it.")
+        return
+    print(f"The browser leg, as the mock saw it ({len(entries)} request{'s' if len(entries) > 1 else ''}):")
+    for number, entry in enumerate(entries, 1):
+        method, path, params = entry["method"], entry["path"], entry.get("params") or {}
+        print()
+        print(f"── {number} ──")
+        if method == "GET" and params:
+            print(f"{method} {path}?{_query(params)}")
+        else:
+            print(f"{method} {path}")
+        for name, value in (entry.get("request_headers") or {}).items():
+            print(f"{_header_name(name)}: {value}")
+        if method != "GET" and params:
+            print()
+            print("&\n".join(f"{name}={_display_value(value)}" for name, value in params.items()))
+        print()
+        status = entry["status"]
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+        print(f"HTTP {status} {reason}".rstrip())
+        for name, value in (entry.get("response_headers") or {}).items():
+            print(f"{_header_name(name)}: {value}")
+        if entry.get("response_body") is not None:
+            print()
+            body = entry["response_body"]
+            print(body.rstrip() if isinstance(body, str) else json.dumps(body, indent=2, ensure_ascii=False))
+    location = (entries[-1].get("response_headers") or {}).get("location", "")
+    if location.startswith(settings.redirect_url):
+        print()
+        print(f"Then the browser goes to {settings.redirect_url}: that request reaches the app, not Authgear, "
+              "so the mock's log ends here.")
+
+
+def _show_seen_leg() -> None:
+    if not _SEEN_LEGS:
+        print("A real Authgear project keeps its log to itself, and no login has ended in this kernel yet: "
+              "log in first, then run this again.")
+        return
+    leg, opened, landed = _SEEN_LEGS[-1]
+    first = "authorization URL the notebook built" if leg == "login" else "end-session URL the notebook built"
+    print(f"A real Authgear project keeps its log to itself: the kit saw only the two ends of the {leg}.")
+    print()
+    print(f"The {first} (the browser's first request):")
+    print(f"GET {short_url(opened)}")
+    print()
+    print("The URL the browser landed on (the last redirect, back to the app):")
+    print(short_url(landed))
+    print()
+    print("Everything in between (the login page, the form posted back, the redirects and their cookies) "
+          "happened in your browser. To see it request by request: open its developer tools (F12), the "
+          "Network tab, tick \"Preserve log\", and log in again.")
