@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian's chromium for the end-to-end tests (Playwright's own browser download does not
-# work offline). Installs only when missing; without root it says what to run instead.
+# work offline), and curl, which runs the curl commands the notebooks print. Installs only
+# when missing; without root it says what to run instead.
 set -euo pipefail
-if [ -x /usr/bin/chromium ]; then
+if [ -x /usr/bin/chromium ] && command -v curl >/dev/null 2>&1; then
   exit 0
 fi
 if [ "$(id -u)" -eq 0 ]; then
@@ -14,7 +15,7 @@ else
   echo "  Run: sudo apt-get install -y chromium   (the browser tests are skipped until then)" >&2
   exit 0
 fi
-echo "Installing Debian's chromium for the browser tests..."
+echo "Installing Debian's chromium and curl for the browser tests..."
 $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends chromium fonts-dejavu-core curl >/dev/null
 /usr/bin/chromium --version

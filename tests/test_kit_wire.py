@@ -325,8 +325,8 @@ def test_the_printed_curl_gets_the_same_answer_from_userinfo_and_end_session(idp
 
 def test_the_printed_curl_runs_in_bash_with_curl(idp: RunningServer, browser: Browser) -> None:
     if shutil.which("curl") is None:
-        pytest.skip("curl is not installed (apt-get install curl): the command itself was checked "
-                    "by the tests that parse it with bash")
+        pytest.fail("curl is missing: run `make test` (scripts/install-browser.sh installs it with chromium)",
+                    pytrace=False)
     issued = tokens(idp, browser)
     userinfo = requests.Request("GET", idp.url + "/oauth2/userinfo",
                                 headers={"Authorization": "Bearer " + issued["access_token"]}).prepare()
