@@ -11,8 +11,8 @@ if [ "$(id -u)" -eq 0 ]; then
 elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
   SUDO="sudo"
 else
-  echo "install-browser: /usr/bin/chromium is missing and this user cannot install it." >&2
-  echo "  Run: sudo apt-get install -y chromium   (the browser tests are skipped until then)" >&2
+  echo "install-browser: chromium or curl is missing and this user cannot install them." >&2
+  echo "  Run: sudo apt-get install -y chromium curl   (the browser tests fail until then)" >&2
   exit 0
 fi
 echo "Installing Debian's chromium and curl for the browser tests..."
