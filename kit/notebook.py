@@ -456,6 +456,7 @@ class PendingLogin:
         )
         self.listener: Any = None
         self.landed: list[str] = []
+        self.arrived: str | None = None  # where the browser landed, once callback() has it
         self.event = threading.Event()
 
     def instruction(self) -> str:
@@ -519,7 +520,14 @@ class PendingLogin:
                                       press=self.press)
 
     def callback(self, timeout: float = 300) -> str:
+        if self.arrived is not None:
+            # The cell ran again after this login came back: the same answer, in every mode (a
+            # listener, paste-back, unattended), never a second login behind the learner's back.
+            print(f"(This {type(self).leg} already came back; here is the same address again. For a new one, "
+                  "run the cell with the link again.)")
+            return self.arrived
         landed = self._callback(timeout)
+        self.arrived = landed
         _SEEN_LEGS.append((type(self).leg, self.url, landed))
         del _SEEN_LEGS[:-1]  # only the last one: show_browser_leg prints it for a real project
         return landed
