@@ -3,8 +3,8 @@
 # pytest runs (the tests never run npm themselves). Each goes to its own folder under
 # .test-tools/ (git-ignored), named after package and version, and only when its file is missing.
 # The tests look for exactly these paths: change a version here and in the test together.
-#   mermaid        tests/test_notebook_diagrams.py: Mermaid's parser, the version JupyterLab 4.6 renders with
 #   @authgear/web  tests/test_authgear_web_sdk.py: Authgear's browser SDK, its <script>-tag build
+# (No Mermaid: tests/test_notebook_diagrams.py checks the diagrams in JupyterLab, which bundles its own.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS=.test-tools
@@ -30,5 +30,4 @@ install() {  # install <package> <version> <file inside the package>
   fi
 }
 
-install mermaid 11.16.1 dist/mermaid.min.js
 install @authgear/web 6.0.0 dist/authgear-web.iife.js
