@@ -86,12 +86,14 @@ def mock_config(port: int, redirect_path: str = "/auth-redirect") -> MockConfig:
     return config
 
 
-def start_stack(http_timeout: float = 5.0, endpoint: str | None = None, redirect_path: str = "/auth-redirect") -> Stack:
+def start_stack(http_timeout: float = 5.0, endpoint: str | None = None, redirect_path: str = "/auth-redirect",
+                client_secret: str = CLIENT_SECRET, is_mock: bool = True) -> Stack:
+    """is_mock=False: the app takes the mock for a real Authgear project (settings from .env)."""
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
     idp = serve(host="localhost", port=0, config=mock_config(port, redirect_path))
-    settings = Settings(endpoint=endpoint or idp.url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
-                        redirect_url=f"http://localhost:{port}{redirect_path}", is_mock=True)
+    settings = Settings(endpoint=endpoint or idp.url, client_id=CLIENT_ID, client_secret=client_secret,
+                        redirect_url=f"http://localhost:{port}{redirect_path}", is_mock=is_mock)
     app = create_app(settings, session_secret=secrets.token_urlsafe(32), http_timeout=http_timeout,
                      notebooks_url="http://notebooks.test/lab/tree/")
     return Stack(idp, serve_in_thread(app, sock), app, settings, f"http://localhost:{port}")
@@ -189,6 +191,12 @@ def cookie_payload(browser: requests.Session) -> dict:
     return json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
 
 
+def plain(page: requests.Response) -> str:
+    """The page's HTML without the <wbr> break hints the app puts into long URLs and values
+    (at / ? & = and before a dot): what a reader sees and what a copy gives."""
+    return page.text.replace("<wbr>", "")
+
+
 def notices(page: requests.Response) -> list[str]:
     return re.findall(r'<div class="notice" role="status">(.*?)</div>', page.text, re.S)
 
@@ -212,7 +220,7 @@ def test_landing_page_explains_the_app_and_offers_login(stack: Stack, browser: r
     assert "What is fixed compared with the tutorial" in page.text
     assert "Nothing has gone over the wire yet" in page.text
     assert 'href="http://notebooks.test/lab/tree/01-setup.ipynb"' in page.text
-    assert f"<code>http://localhost:{stack.base.rsplit(':', 1)[1]}/</code>" in page.text  # post-logout URI
+    assert f"<code>http://localhost:{stack.base.rsplit(':', 1)[1]}/</code>" in plain(page)  # post-logout URI
     csp = page.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "script-src" not in csp  # no script may run at all
     assert page.headers["cache-control"] == "no-store"
@@ -222,6 +230,81 @@ def test_landing_page_explains_the_app_and_offers_login(stack: Stack, browser: r
     assert "secure" not in cookie.lower()  # plain-http localhost: a Secure cookie would be dropped
     css = browser.get(stack.base + "/static/walkthrough.css", timeout=5)
     assert css.status_code == 200 and "text/css" in css.headers["content-type"]
+
+
+def test_a_404_is_a_plain_page_with_the_way_home_and_other_errors_stay(stack: Stack, browser: requests.Session) -> None:
+    page = browser.get(stack.base + "/no/such/page", timeout=5)
+    assert page.status_code == 404 and "<h1>Page not found</h1>" in page.text
+    assert "This app has no page at /no/such/page." in page.text
+    assert "Something stopped the flow" not in page.text and 'role="alert"' not in page.text
+    assert '<a class="button primary" href="/">Go to the home page</a>' in page.text
+    assert 'href="/login"' not in page.text  # nothing to start over
+    assert browser.get(stack.base + "/static/nothing.css", timeout=5).status_code == 404
+    refused = browser.post(stack.base + "/", timeout=5)  # a 405 keeps the error page it had
+    assert refused.status_code == 405 and "Something stopped the flow" in refused.text
+    assert "Method not allowed" in refused.text
+
+
+def test_the_favicon_is_served_and_linked(stack: Stack, browser: requests.Session) -> None:
+    icon = browser.get(stack.base + "/favicon.ico", timeout=5)
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
+    assert icon.content[:4] == b"\0\0\1\0" and b"PNG" in icon.content[:40]  # an ICO holding a PNG
+    assert "set-cookie" not in icon.headers and stack.sessions() == []  # no session, no step, no error page
+    svg = browser.get(stack.base + "/static/favicon.svg", timeout=5)
+    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+    page = browser.get(stack.base + "/", timeout=5)
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page.text
+    assert '<link rel="icon" href="/favicon.ico" sizes="32x32">' in page.text
+
+
+def test_notebook_links_say_what_they_open_and_take_the_url_jupyterlab_printed(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from walkthrough.render import notebooks_location
+
+    assert notebooks_location("http://localhost:8888/lab/tree/") == ("http://localhost:8888/lab/tree/", "")
+    assert notebooks_location("http://localhost:8888/lab?token=abc") == ("http://localhost:8888/lab/tree/", "abc")
+    assert notebooks_location("http://127.0.0.1:8889/lab/tree/01-setup.ipynb?token=t%2B1&x=y") == (
+        "http://127.0.0.1:8889/lab/tree/", "t+1")
+    assert notebooks_location("http://localhost:8888/lab/workspaces/auto-x/tree/notebooks/01-setup.ipynb") == (
+        "http://localhost:8888/lab/tree/notebooks/", "")
+    assert notebooks_location("https://hub.example/user/ann/lab") == ("https://hub.example/user/ann/lab/tree/", "")
+
+    # The URL JupyterLab printed, pasted into WALKTHROUGH_NOTEBOOKS_URL as it is.
+    monkeypatch.setenv("WALKTHROUGH_NOTEBOOKS_URL", "http://127.0.0.1:8889/lab/tree/01-setup.ipynb?token=0f1e2d")
+    sock = bind("127.0.0.1", 0)
+    server = serve_in_thread(create_app(stack.settings, session_secret="x" * 32), sock)
+    try:
+        page = requests.get(f"http://127.0.0.1:{sock.getsockname()[1]}/", timeout=5)
+    finally:
+        server.stop()
+    link = re.search(r'<a class="notebook" href="([^"]+)"[^>]*title="([^"]+)">(.*?)</a>', page.text, re.S)
+    assert link, page.text
+    href, title, text = link.groups()
+    assert href == "http://127.0.0.1:8889/lab/tree/01-setup.ipynb?token=0f1e2d"
+    assert "open notebook <strong>01</strong> in your JupyterLab" in text
+    assert '<code class="file">01-setup.ipynb</code>' in text
+    assert "http://127.0.0.1:8889/lab/tree/" in title and "WALKTHROUGH_NOTEBOOKS_URL" in title
+    assert "0f1e2d" not in title  # the token is in the link only, never shown
+    assert "with your JupyterLab's token" in page.text  # the setup card says where the links go
+    assert page.text.count("0f1e2d") == 1
+
+
+def test_long_urls_and_values_in_the_step_log_wrap_at_their_punctuation(stack: Stack,
+                                                                       browser: requests.Session) -> None:
+    from walkthrough.render import breakable
+
+    assert breakable("GET http://a.test/oauth2/token?x=<y>&z=1") == (
+        "GET http://<wbr>a<wbr>.test/<wbr>oauth2/<wbr>token?<wbr>x=<wbr>&lt;y&gt;&amp;<wbr>z=<wbr>1")
+    assert breakable("<b>'\"</b>") == "&lt;b&gt;&#x27;&quot;&lt;/<wbr>b&gt;"
+    home = log_in(browser, stack)
+    port = stack.base.rsplit(":", 1)[1]
+    assert f"&amp;<wbr>redirect_uri=<wbr>http://<wbr>localhost:{port}/<wbr>auth-redirect" in home.text
+    css = browser.get(stack.base + "/static/walkthrough.css", timeout=5).text
+    assert "break-all" not in css  # never mid-word where a word would fit
+    assert "pre { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; }" in css
+    # The callback step of a completed login says what came back with it.
+    why = re.findall(r'<p class="why">(.*?)</p>', home.text, re.S)
+    assert any("sends the browser back here with code and state in the query." in w for w in why)
 
 
 def test_login_sends_state_nonce_and_pkce_and_keeps_them_on_the_server(stack: Stack, browser: requests.Session) -> None:
@@ -268,9 +351,9 @@ def test_login_shows_welcome_userinfo_and_the_steps_with_secrets_shortened(stack
     tokens = stack.only_session().tokens
     assert tokens is not None and tokens.refresh_token
     for secret in (tokens.access_token, tokens.id_token, tokens.refresh_token, CLIENT_SECRET):
-        assert secret not in home.text
-    assert "client_secret=mock-sec…" in home.text
-    assert re.search(r"code_verifier=[-\w]{8}…", home.text) and re.search(r"\?code=\w{8}…", home.text)
+        assert secret not in plain(home)
+    assert "client_secret=mock-sec…" in plain(home)
+    assert re.search(r"code_verifier=[-\w]{8}…", plain(home)) and re.search(r"\?code=\w{8}…", plain(home))
     # Tokens never reach the browser; the session id changed at login (session fixation).
     assert set(cookie_payload(browser)) == {"id"}
     assert browser.cookies.get(COOKIE_NAME) != before
@@ -388,7 +471,10 @@ def test_logout_revokes_ends_the_idp_session_and_comes_back(stack: Stack, browse
     assert params["post_logout_redirect_uri"] == stack.base + "/"
     assert len(params["state"]) >= 16
     back = browser.get(location, timeout=10)
-    assert back.url == stack.base + "/?state=" + params["state"]
+    # Authgear sends the browser to /?state=…; the app checks it, then 303s to a clean "/" (no state
+    # left in the address bar, the history or a bookmark) and says so there.
+    assert back.url == stack.base + "/"
+    assert [(r.status_code, r.url) for r in back.history][-1] == (303, stack.base + "/?state=" + params["state"])
     assert any("You are logged out of this app and of Authgear" in n for n in notices(back))
     assert "Hi there!" in back.text
     assert step_titles(back)[-2:] == ["Revoke the refresh token", "Log out at Authgear too (end_session)"]
@@ -417,6 +503,10 @@ def test_cancel_at_the_login_page_gives_a_clear_page(stack: Stack, browser: requ
     assert page.status_code == 400 and page.url.startswith(stack.base + "/auth-redirect?error=access_denied")
     assert "You cancelled the login" in page.text and "<code>access_denied</code>" in page.text
     assert '<a class="button primary" href="/login">Start over</a>' in page.text
+    # The step says what came back: an error and the state, no code.
+    why = re.findall(r'<p class="why">(.*?)</p>', page.text, re.S)[-1]
+    assert "with error=access_denied and state in the query" in why and "the login was cancelled" in why
+    assert "code and state" not in why
     # Starting over works.
     assert "Welcome alice@example.com" in log_in(browser, stack).text
 
@@ -433,6 +523,9 @@ def test_a_replayed_code_gives_invalid_grant(stack: Stack, browser: requests.Ses
                          timeout=10)
     assert replay.status_code == 400 and "The code exchange failed" in replay.text
     assert "<code>invalid_grant</code>" in replay.text and "Start over" in replay.text
+    # A fresh login does help here, and the page says so.
+    assert "What to do next" in replay.text and "Start over: a new login brings a new code." in replay.text
+    assert '<a class="button primary" href="/login">Start over</a>' in replay.text
 
 
 def test_a_code_from_another_login_is_refused_thanks_to_pkce(stack: Stack, browser: requests.Session) -> None:
@@ -451,6 +544,71 @@ def test_state_mismatch_and_missing_code_are_refused(stack: Stack, browser: requ
     state = query(browser.get(stack.base + "/login", allow_redirects=False, timeout=5).headers["location"])["state"]
     page = browser.get(stack.base + "/auth-redirect", params={"state": state}, timeout=5)
     assert page.status_code == 400 and "No authorization code in the URL" in page.text
+
+
+def next_step(page: requests.Response) -> str:
+    found = re.search(r'<div class="next-step">\s*<h2>What to do next</h2>\s*<p>(.*?)</p>', page.text, re.S)
+    assert found, page.text[:800]
+    return found.group(1)
+
+
+def test_a_wrong_client_secret_says_which_setting_to_fix_not_start_over(browser: requests.Session) -> None:
+    """Authgear answers a wrong secret with 400 invalid_request "invalid client secret": no new
+    login can fix that, so the page names the setting and the restart, and offers no Start over."""
+    running = start_stack(client_secret="not-the-secret", is_mock=False)  # as from a .env with a typo
+    try:
+        page = browser.get(callback_url(browser, running), timeout=10)
+        assert page.status_code == 400 and "The code exchange failed" in page.text
+        assert "<code>invalid_request</code>" in page.text and "invalid client secret" in page.text
+        advice = next_step(page)
+        assert "Check AUTHGEAR_CLIENT_SECRET in .env" in advice and "restart the app" in advice
+        assert 'href="/login"' not in page.text.split('<section class="steps"')[0]  # no Start over
+        assert '<a class="button primary" href="/">Home</a>' in page.text
+        assert "The client secret the app sent is not this client&#39;s." in page.text  # the step's note
+    finally:
+        running.stop()
+
+
+def test_a_client_the_mock_no_longer_knows_says_how_to_put_it_back(stack: Stack, browser: requests.Session) -> None:
+    # With the bundled mock the settings are fixed: a wrong secret or an unknown client_id comes
+    # from the mock's clients being changed through its teaching API.
+    url = callback_url(browser, stack)
+    assert requests.delete(stack.idp.url + "/_mock/clients/" + CLIENT_ID, timeout=5).ok
+    page = browser.get(url, timeout=10)
+    assert page.status_code == 502 and "<code>invalid_client</code>" in page.text
+    advice = next_step(page)
+    assert f"has no client {CLIENT_ID}" in advice and f"curl -X POST {stack.idp.url}/_mock/reset" in advice
+    assert 'href="/login"' not in page.text.split('<section class="steps"')[0]
+
+    requests.post(stack.idp.url + "/_mock/reset", timeout=5)
+    client = {"client_id": CLIENT_ID, "client_secret": "changed", "redirect_uris": [stack.settings.redirect_url],
+              "post_logout_redirect_uris": [stack.base + "/"]}
+    assert requests.post(stack.idp.url + "/_mock/clients", json=client, timeout=5).status_code == 201
+    page = browser.get(callback_url(browser, stack), timeout=10)
+    assert page.status_code == 400 and "invalid client secret" in page.text
+    assert "now expects another one" in next_step(page) and 'href="/login">Start over' not in page.text
+
+
+def test_the_advice_for_each_error_the_app_recognises() -> None:
+    from walkthrough import advice
+
+    real = Settings("https://demo.authgear.cloud", "abc123", "s3cret", "http://localhost:3000/auth-redirect",
+                    is_mock=False)
+    cases = {
+        ("invalid_request", "invalid client secret"): ("AUTHGEAR_CLIENT_SECRET", False),
+        ("invalid_client", "invalid client ID"): ("AUTHGEAR_CLIENT_ID", False),
+        ("invalid_client", "client authentication failed"): ("AUTHGEAR_CLIENT_SECRET", False),
+        ("invalid_request", "invalid redirect URI"): ("AUTHGEAR_REDIRECT_URL", True),
+        ("invalid_grant", "invalid authorization code"): ("used already", True),
+        ("unauthorized_client", ""): ("Confidential Client", False),
+    }
+    for (error, description), (words, start_over) in cases.items():
+        found = advice.token_error(error, description, real)
+        assert found and words in found.next_step and found.start_over is start_over, (error, description, found)
+    assert advice.token_error("invalid_request", "code is required", real) is None  # not recognised: as before
+    registered = advice.callback_error("invalid_request", "redirect_uri is not allowed for this client", real)
+    assert registered and "http://localhost:3000/auth-redirect" in registered.next_step and not registered.start_over
+    assert advice.callback_error("access_denied", "the user cancelled", real) is None
 
 
 def test_an_unreachable_provider_gives_a_page_not_a_crash(browser: requests.Session) -> None:
@@ -509,10 +667,10 @@ def test_idp_error_text_is_escaped(stack: Stack, browser: requests.Session) -> N
     page = browser.get(stack.base + "/auth-redirect", params={
         "error": "<b>bold</b>", "error_description": "<script>alert(1)</script>", "state": state}, timeout=5)
     assert page.status_code == 400 and "Authgear sent back an error" in page.text
-    assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
-    assert "<b>bold</b>" not in page.text and "&lt;b&gt;bold&lt;/b&gt;" in page.text
+    assert "<script>alert(1)</script>" not in plain(page) and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "<b>bold</b>" not in plain(page) and "&lt;b&gt;bold&lt;/b&gt;" in page.text
     page = browser.get(stack.base + "/auth-redirect", params={"code": "c", "state": "<img src=x>"}, timeout=5)
-    assert page.status_code == 400 and "State mismatch" in page.text and "<img src=x>" not in page.text
+    assert page.status_code == 400 and "State mismatch" in page.text and "<img src=x>" not in plain(page)
 
 
 def test_bad_input_never_gives_a_500(stack: Stack, browser: requests.Session) -> None:
@@ -709,7 +867,7 @@ def test_idp_error_text_is_shown_only_for_this_browsers_own_login(stack: Stack, 
         page = browser.get(stack.base + "/auth-redirect", params=params, timeout=5)
         assert page.status_code == 400 and "State mismatch" in page.text, (state, page.text[:300])
         for text in ("Call +1 555", "Call+%2B1", "555 0100", "evil.example", "You cancelled the login"):
-            assert text not in page.text, (state, text)
+            assert text not in plain(page), (state, text)
     # The same error with the state of a login this browser started: Authgear's own words, shown.
     started = query(browser.get(stack.base + "/login", allow_redirects=False, timeout=5).headers["location"])["state"]
     page = browser.get(stack.base + "/auth-redirect", params={
@@ -718,7 +876,7 @@ def test_idp_error_text_is_shown_only_for_this_browsers_own_login(stack: Stack, 
     assert "<code>access_denied</code>" in page.text and "The user cancelled" in page.text
     # Used up: the same URL again is a state mismatch, without the description.
     again = browser.get(page.url, timeout=5)
-    assert "State mismatch" in again.text and "The user cancelled" not in again.text.split("<footer")[0].split(
+    assert "State mismatch" in again.text and "The user cancelled" not in plain(again).split("<footer")[0].split(
         "step-title")[0]
 
 

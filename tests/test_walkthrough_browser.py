@@ -42,6 +42,9 @@ def page(chromium) -> Iterator[object]:
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.dialogs = dialogs
+    missing: list[str] = []  # the app's own addresses that answered 404 (the favicon, a stylesheet)
+    page.on("response", lambda response: missing.append(response.url) if response.status == 404 else None)
+    page.missing = missing
     try:
         yield page
     finally:
@@ -105,8 +108,10 @@ def test_login_refresh_api_logout_in_a_real_browser(stack: Stack, page) -> None:
 
     # localhost:<app> to localhost:<mock> is one site: chromium sends the SameSite=Strict marker
     # and Authgear logs out at once, with no confirmation page.
-    page.click("button:has-text('Log out')")
-    page.wait_for_url(stack.base + "/?state=*")
+    # Authgear sends the browser back to /?state=…; the app checks the state and 303s to a clean "/".
+    with page.expect_navigation(url=stack.base + "/"):
+        page.click("button:has-text('Log out')")
+    assert page.url == stack.base + "/"
     expect(page.locator(".notice")).to_contain_text("You are logged out of this app and of Authgear")
     expect(page.get_by_role("heading", name="Hi there!")).to_be_visible()
     shot(page, "07-logged-out")
@@ -121,6 +126,7 @@ def test_login_refresh_api_logout_in_a_real_browser(stack: Stack, page) -> None:
     expect(page.get_by_role("link", name="Start over")).to_be_visible()
     shot(page, "09-cancelled")
     assert page.dialogs == []
+    assert page.missing == []  # the favicon included: nothing the pages load is a 404
 
 
 def test_html_in_the_users_name_and_email_is_shown_as_text(stack: Stack, page) -> None:
@@ -187,3 +193,35 @@ def test_a_logout_link_on_another_site_gets_the_confirmation_page(stack: Stack, 
     finally:
         other.stop()
     assert page.dialogs == []
+
+
+@pytest.mark.parametrize("width", [1180, 375])
+def test_long_values_wrap_and_every_page_fits_the_width(stack: Stack, chromium, width: int) -> None:
+    """Tokens, URLs and codes wrap at their punctuation, inside their boxes: no page is wider
+    than the window, on a laptop (1180 px) or a phone (375 px)."""
+    from playwright.sync_api import expect
+
+    context = chromium.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+
+    def fits(name: str) -> None:
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, name
+        # Every step-log box stays within its column (its text wraps, it does not scroll sideways).
+        assert page.evaluate("[...document.querySelectorAll('pre')].every(p => p.scrollWidth <= p.clientWidth)"), name
+        shot(page, f"13-{width}px-{name}")
+
+    try:
+        page.goto(stack.base + "/")
+        fits("landing")
+        page.click("text=Log in")
+        log_in_at_the_mock(page, "alice@example.com", "alice123", stack.base)
+        page.click("button:has-text('Call the protected API')")
+        expect(page.locator("#api-result")).to_contain_text("Hello from the protected API")
+        fits("logged-in")
+        page.goto(stack.base + "/no-such-page")
+        expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+        fits("not-found")
+    finally:
+        context.close()

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -72,8 +72,17 @@ def create_app(
     pages = Pages(client, TokenKeeper(client), view, clock, wire, api_url)
     callback_path = urllib.parse.urlsplit(settings.redirect_url).path or "/auth-redirect"
 
+    async def favicon(request: Request) -> Response:
+        # Browsers ask for /favicon.ico whatever the page links: answer it, not with a 404 page
+        # (nor a session: no cookie, no step). 204 if an install left the file out.
+        icon = HERE / "static" / "favicon.ico"
+        if not icon.is_file():
+            return Response(status_code=204)
+        return FileResponse(icon, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})
+
     routes = [
         Route("/", pages.home, methods=["GET"], name="home"),
+        Route("/favicon.ico", favicon, methods=["GET"], name="favicon"),
         Route("/login", pages.login, methods=["GET"], name="login"),
         Route(callback_path, pages.callback, methods=["GET"], name="callback"),
         Route("/logout", pages.logout_page, methods=["GET"], name="logout_page"),
@@ -101,7 +110,11 @@ def create_app(
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
-        title = {404: "Page not found", 405: "Method not allowed"}.get(status, "Bad request")
+        if status == 404:  # not something that stopped a login: a plain page and the way home
+            failure = WalkthroughError(f"This app has no page at {request.url.path}.", title="Page not found",
+                                       start_over=False)
+            return view.page(request, current(request), "error.html", status=404, error=failure, not_found=True)
+        title = {405: "Method not allowed"}.get(status, "Bad request")
         failure = WalkthroughError("There is nothing to see at this address with this method.", title=title)
         return view.page(request, current(request), "error.html", status=status, error=failure)
 

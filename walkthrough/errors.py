@@ -1,6 +1,7 @@
 """What can go wrong, as values: raised where it is detected, turned into a page in one
-place (`app.py`). Every error page says what happened, why it matters and offers a way to
-start over; none shows a stack trace.
+place (`app.py`). Every error page says what happened, why it matters and what to do next:
+**Start over** where a fresh login helps, plain words about the setting to fix where it
+cannot (a wrong client secret stays wrong however often you log in); none shows a stack trace.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ class WalkthroughError(Exception):
 
     def __init__(self, message: str, *, title: str | None = None, error: str | None = None,
                  error_description: str | None = None, hint: str | None = None,
-                 status_code: int | None = None) -> None:
+                 status_code: int | None = None, next_step: str | None = None,
+                 start_over: bool = True) -> None:
         super().__init__(message)
         self.message = message
         if title is not None:
@@ -24,6 +26,8 @@ class WalkthroughError(Exception):
         self.error = error  # an OAuth error code, e.g. "invalid_grant"
         self.error_description = error_description
         self.hint = hint
+        self.next_step = next_step  # what to do about it, in plain words (see advice.py)
+        self.start_over = start_over  # whether a fresh login can help: offer "Start over" only then
 
 
 class LoginFailed(WalkthroughError):

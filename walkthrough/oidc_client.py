@@ -13,6 +13,7 @@ from typing import Any
 
 from kit.settings import Settings
 
+from . import advice
 from .clock import Clock
 from .errors import InvalidIdToken, ProviderError, TokenRejected
 from .jwt_checks import TokenCheckFailed, verify
@@ -158,11 +159,15 @@ class OidcClient:
     def _token_body(self, answer: Answer, step: Step, title: str, need_id_token: bool = True) -> dict[str, Any]:
         if not answer.ok:
             error, description = answer.error()
-            step.note = TOKEN_ERRORS.get(error, "")
+            what_next = advice.token_error(error, description, self.settings)
+            step.note = what_next.meaning if what_next else TOKEN_ERRORS.get(error, "")
             raise ProviderError(
                 f"Authgear's token endpoint answered HTTP {answer.status} with error {error!r}.",
-                title=title, error=error, error_description=description, hint=TOKEN_ERRORS.get(error),
+                title=title, error=error, error_description=description,
+                hint=None if what_next else TOKEN_ERRORS.get(error),
                 status_code=400 if error in ("invalid_grant", "invalid_request") else 502,
+                next_step=what_next.next_step if what_next else None,
+                start_over=what_next.start_over if what_next else True,
             )
         body = answer.json if isinstance(answer.json, dict) else {}
         # RFC 6749 §5.1: access_token and token_type "Bearer" (case-insensitive) are required.

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hmac
 import urllib.parse
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from . import advice
 from .clock import Clock
 from .errors import BadForm, LoginFailed, ProviderUnreachable, WalkthroughError
 from .oidc_client import OidcClient, new_logout_state
@@ -53,6 +55,24 @@ async def small_form(request: Request) -> dict[str, str]:
     return dict(pairs[:20])
 
 
+def callback_why(params: Mapping[str, str]) -> str:
+    """The callback step's text, saying what actually came back: a code, or an error (a
+    cancelled login brings error=access_denied, no code). Only names the app knows are
+    quoted: the values come from a URL anyone can make until state is checked."""
+    came = [name for name in ("code", "error", "state") if name in params]
+    error = params.get("error", "")
+    if "error" in came and error in CALLBACK_ERRORS:
+        came[came.index("error")] = f"error={error}"
+    listed = " and ".join(came) if came else "neither code, error nor state"
+    if "error" in params:
+        what = ("the login was cancelled" if error == "access_denied" else "the login did not succeed")
+        answer = (f"Authgear's 303 sends the browser back here with {listed} in the query: {what}"
+                  + (", so there is no code to exchange." if "code" not in params else "."))
+    else:
+        answer = f"Authgear's 303 sends the browser back here with {listed} in the query."
+    return answer + " The app first checks state against the logins this browser started."
+
+
 def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
@@ -80,11 +100,15 @@ class Pages:
     async def home(self, request: Request) -> Response:
         session = current(request)
         state = request.query_params.get("state")
-        if state and session.logout_state and same_secret(state, session.logout_state):
-            # OIDC RP-Initiated Logout §3: Authgear sends our `state` back with the redirect.
-            session.logout_state = None
-            session.notice("You are logged out of this app and of Authgear (the end_session redirect came back "
-                           "with the state the app sent). The next Login asks for your password again.")
+        if state is not None:
+            if session.logout_state and same_secret(state, session.logout_state):
+                # OIDC RP-Initiated Logout §3: Authgear sends our `state` back with the redirect.
+                session.logout_state = None
+                session.notice("You are logged out of this app and of Authgear (the end_session redirect came "
+                               "back with the state the app sent). The next Login asks for your password again.")
+            # Checked: on to a clean address, so the state does not stay in the address bar,
+            # the history or a bookmark.
+            return see_other("/")
         if session.tokens is None:
             return self.view.page(request, session, "index.html")
         await self.sync_clock()
@@ -109,8 +133,7 @@ class Pages:
         session = current(request)
         params = request.query_params
         step = Step("callback", "Your browser comes back to the redirect URI", actor="browser",
-                    why="Authgear's 303 sends the browser here with code and state in the query. "
-                        "The app first checks state against the logins this browser started.")
+                    why=callback_why(params))
         step.set_request("GET", str(request.url))
         session.steps.add(step)
 
@@ -134,8 +157,14 @@ class Pages:
         if error:
             step.ok = False
             title, explanation = CALLBACK_ERRORS.get(error, ("Authgear sent back an error", ""))
+            description = params.get("error_description") or ""
+            what_next = advice.callback_error(error, description, self.client.settings)
+            if what_next:
+                step.note = what_next.meaning
             raise LoginFailed(explanation or f"Authgear sent your browser back with error={error}.",
-                              title=title, error=error, error_description=params.get("error_description"))
+                              title=title, error=error, error_description=description or None,
+                              next_step=what_next.next_step if what_next else None,
+                              start_over=what_next.start_over if what_next else True)
         if login.expired:
             step.ok = False
             raise LoginFailed("This login was started more than 15 minutes ago.", title="This login took too long")
