@@ -104,3 +104,22 @@ def test_notebook_exercise_starts_unsolved_is_checked_and_has_a_working_solution
     namespace = exercise_module(exercise)
     exec(compile(solution.group(1), f"{notebook} solution of {name}", "exec"), namespace)
     assert exercise.problems(namespace[name]) == [], f"{notebook}: the solution shown does not pass the check"
+
+
+def test_a_function_that_changes_its_arguments_does_not_change_the_next_case() -> None:
+    """keep_tokens (07) may update the session it gets and return it, as a web framework's session
+    object is used; each call gets its own copy of the case's arguments, so the next case, and the
+    next function checked, see the arguments as written."""
+    exercise = REGISTRY["keep_tokens"]
+
+    def in_place(session: dict, answer: dict, now: float) -> dict:
+        session["access_token"] = answer["access_token"]
+        session["expires_at"] = now + answer["expires_in"]
+        for name in ("refresh_token", "id_token"):
+            if name in answer:
+                session[name] = answer[name]
+        return session
+
+    assert exercise.problems(in_place) == []
+    assert exercise.problems(in_place) == []  # the cases' own sessions are unchanged
+    assert exercise.problems(exercise.reference) == []

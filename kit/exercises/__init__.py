@@ -20,6 +20,7 @@ its explanation), and with the solution shown in the notebook (the check passes)
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import traceback
 from typing import Any, Callable
@@ -74,7 +75,7 @@ class Exercise:
     @staticmethod
     def _run(case: Case, candidate: Callable[..., Any]) -> str | None:
         try:
-            answer = candidate(*case.args, **case.kwargs)
+            answer = candidate(*fresh(case.args), **fresh(case.kwargs))
         except NotImplementedError:
             raise
         except Exception as exc:  # the learner's code may raise anything
@@ -101,6 +102,16 @@ def register(exercise: Exercise) -> Exercise:
         raise ValueError(f"two exercises are named {exercise.name!r}")
     REGISTRY[exercise.name] = exercise
     return exercise
+
+
+def fresh(value: Any) -> Any:
+    """A copy of a case's arguments for one call: a function that changes its arguments (a
+    session dict updated in place) must not change what the next case, or the next function
+    checked, receives. Values that cannot be copied (a key object) are passed as they are."""
+    try:
+        return copy.deepcopy(value)
+    except Exception:  # noqa: BLE001 (anything deepcopy may raise: TypeError, pickling errors)
+        return value
 
 
 def shown(text: str) -> str:
