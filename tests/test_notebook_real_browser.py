@@ -279,7 +279,7 @@ def test_notebook_03_login_and_cancel_in_a_real_browser(kernel) -> None:
     cells = running.run_notebook("03-authorization-request.ipynb")
 
     assert "Provider: the bundled mock" in cells[0].text
-    shown = cell_with(cells, "login = login_in_browser(settings, authorization_url)").text
+    shown = cell_with(cells, "login = login_in_browser(settings, login_url)").text
     assert "(Running unattended" not in shown, "KIT_AUTOLOGIN leaked into the kernel"
     assert "listening at http://localhost:3000/auth-redirect" in shown, shown
 

@@ -152,3 +152,86 @@ def _error_first(url: str, expected: str) -> str:
     if not query.get("code"):
         raise NoCode("no code")
     return query["code"]
+
+
+# --- authorization_url: the authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3, OIDC Core §3.1.2.1) --
+
+def authorization_url(endpoint: str, client_id: str, redirect_uri: str, scope: str, state: str, nonce: str,
+                      code_challenge: str) -> str:
+    return endpoint + "?" + urllib.parse.urlencode({
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "response_type": "code",
+        "scope": scope,
+        "state": state,
+        "nonce": nonce,
+        "code_challenge": code_challenge,
+        "code_challenge_method": "S256",
+    })
+
+
+EXPECTED_PARAMS = {"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
+                   "code_challenge_method"}
+
+
+def judge_url(args: tuple[str, ...]) -> object:
+    endpoint, client_id, redirect_uri, scope, state, nonce, challenge = args
+    wanted = {"client_id": client_id, "redirect_uri": redirect_uri, "response_type": "code", "scope": scope,
+              "state": state, "nonce": nonce, "code_challenge": challenge, "code_challenge_method": "S256"}
+
+    def judge(answer: object) -> str | None:
+        if not isinstance(answer, str):
+            return f"it returned a {type(answer).__name__}, not the URL as a str."
+        parts = urllib.parse.urlsplit(answer)
+        if f"{parts.scheme}://{parts.netloc}{parts.path}" != endpoint:
+            return f"the URL does not start with the authorization endpoint {endpoint!r} and a '?'."
+        sent = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+        if any(len(values) > 1 for values in sent.values()):
+            return "a parameter is sent twice."
+        got = {name: values[0] for name, values in sent.items()}
+        missing = sorted(set(wanted) - set(got))
+        if missing:
+            hints = {"code_challenge_method": "without it Authgear takes the challenge as 'plain' and refuses it "
+                                              "('only S256 is supported', RFC 7636 §4.3)",
+                     "state": "no state: login CSRF is open (RFC 6749 §10.12)",
+                     "nonce": "no nonce: nothing ties the ID token to this login (OIDC Core §3.1.2.1)",
+                     "response_type": "response_type=code asks for the authorization-code flow (RFC 6749 §4.1.1)"}
+            return f"missing {', '.join(missing)}: " + "; ".join(hints.get(name, "required") for name in missing) + "."
+        wrong = sorted(name for name in wanted if got[name] != wanted[name])
+        if wrong:
+            name = wrong[0]
+            if name == "response_type":
+                return (f"response_type={got[name]!r}: the authorization-code flow is response_type=code "
+                        "(token is the implicit flow, which Authgear refuses).")
+            return (f"{name} reads as {got[name]!r} on the server, not {wanted[name]!r}: encode every value with "
+                    "urllib.parse.urlencode (a space, '&', '/' or ':' in a value must be percent-encoded).")
+        return None
+    return judge
+
+
+CASES_ARGS = [
+    ("http://localhost:4000/oauth2/authorize", "mock-client", "http://localhost:3000/auth-redirect",
+     "openid offline_access", "s-1", "n-1", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+    ("https://myproject.authgear.cloud/oauth2/authorize", "3f9a1c2b4d5e6f70",
+     "https://app.example.com/cb?from=login&x=1", "openid email profile", "a&b=c", "n/+=", "abc-_xyz"),
+]
+WHY_URL = "RFC 6749 §4.1.1 with PKCE (RFC 7636 §4.3) and OpenID Connect's nonce: the parameters of section 5."
+
+register(Exercise(
+    name="authorization_url",
+    reference=authorization_url,
+    cases=[Case(f"the request to {args[0]}", args, WHY_URL, judge=judge_url(args)) for args in CASES_ARGS],
+    wrong_answers=[
+        WrongAnswer(lambda e, c, r, s, st, n, ch: f"{e}?client_id={c}&redirect_uri={r}&response_type=code&scope={s}"
+                    f"&state={st}&nonce={n}&code_challenge={ch}&code_challenge_method=S256", "encode every value"),
+        WrongAnswer(lambda e, c, r, s, st, n, ch: e + "?" + urllib.parse.urlencode(
+            {"client_id": c, "redirect_uri": r, "response_type": "code", "scope": s, "state": st, "nonce": n,
+             "code_challenge": ch}), "plain"),
+        WrongAnswer(lambda e, c, r, s, st, n, ch: e + "?" + urllib.parse.urlencode(
+            {"client_id": c, "redirect_uri": r, "response_type": "token", "scope": s, "state": st, "nonce": n,
+             "code_challenge": ch, "code_challenge_method": "S256"}), "implicit flow"),
+        WrongAnswer(lambda e, c, r, s, st, n, ch: e + "?" + urllib.parse.urlencode(
+            {"client_id": c, "redirect_uri": r, "response_type": "code", "scope": s, "code_challenge": ch,
+             "code_challenge_method": "S256"}), "login CSRF"),
+    ],
+))

@@ -1,4 +1,4 @@
-"""Notebook 05's exercises: decoding a JWT segment, and the ID token's claim checks."""
+"""Notebook 05's exercises: decoding a JWT segment, the RS256 signature by hand, and the ID token's claim checks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ import json
 import re
 import secrets
 from typing import Any, Callable
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from . import Case, Exercise, WrongAnswer, register, shown
 
@@ -245,3 +249,106 @@ def _wrong_claims(claims: dict[str, Any], issuer: str, client_id: str, nonce: st
     if not skip_nonce and claims.get("nonce") != nonce:
         problems.append("nonce")
     return problems
+
+
+# --- rs256_valid: the signature, by hand (RFC 7515 §5.2, RFC 7518 §3.3) -----------------------------
+
+
+def rs256_valid(token: str, public_key: Any) -> bool:
+    header_b64, payload_b64, signature_b64 = token.split(".")
+    signature = base64.urlsafe_b64decode(signature_b64 + "=" * (-len(signature_b64) % 4))
+    signing_input = (header_b64 + "." + payload_b64).encode("ascii")  # exactly the bytes that were signed
+    try:
+        public_key.verify(signature, signing_input, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _signed(private_key: Any, claims: dict[str, Any]) -> str:
+    header = b64url_encode_json({"alg": "RS256", "kid": "k1", "typ": "JWT"})
+    payload = b64url_encode_json(claims)
+    signature = private_key.sign(f"{header}.{payload}".encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
+    return f"{header}.{payload}." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode("ascii")
+
+
+# Keys made here, once: the check needs no network. 2048 bits, as Authgear's.
+_AUTHGEAR_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+_FORGERS_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+_CLAIMS = {"iss": "https://myproject.authgear.cloud", "sub": "3c5f874a", "aud": ["mock-client"], "nonce": "n-1"}
+_GOOD = _signed(_AUTHGEAR_KEY, _CLAIMS)
+_h, _p, _s = _GOOD.split(".")
+_TAMPERED = ".".join([_h, b64url_encode_json({**_CLAIMS, "sub": "the-attacker"}), _s])
+_FORGED = _signed(_FORGERS_KEY, _CLAIMS)
+_PUBLIC = _AUTHGEAR_KEY.public_key()
+
+WHY_SIGNATURE = ("RS256 (RFC 7518 §3.3) is RSA PKCS#1 v1.5 with SHA-256 over the signing input, the ASCII bytes "
+                 "header_b64 + '.' + payload_b64 (RFC 7515 §5.2); the signature segment is base64url without "
+                 "'=' padding.")
+
+
+def judge_valid(answer: Any) -> str | None:
+    if answer is True:
+        return None
+    if answer is False:
+        return ("it says a token Authgear's key signed is NOT valid: check the signing input (the two first "
+                "segments with their '.', as they are, not decoded), the base64url decoding of the signature, and "
+                "PKCS#1 v1.5 with SHA-256 (not PSS).")
+    return f"it returned {shown(repr(answer))}: return True or False."
+
+
+def judge_invalid(answer: Any) -> str | None:
+    if answer is False:
+        return None
+    if answer is True:
+        return "it accepts a token whose signature does not match: is the signature checked at all?"
+    return f"it returned {shown(repr(answer))}: return True or False."
+
+
+def _payload_only(token: str, public_key: Any) -> bool:
+    header_b64, payload_b64, signature_b64 = token.split(".")
+    signature = base64.urlsafe_b64decode(signature_b64 + "=" * (-len(signature_b64) % 4))
+    try:
+        public_key.verify(signature, payload_b64.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _pss(token: str, public_key: Any) -> bool:
+    header_b64, payload_b64, signature_b64 = token.split(".")
+    signature = base64.urlsafe_b64decode(signature_b64 + "=" * (-len(signature_b64) % 4))
+    try:
+        public_key.verify(signature, f"{header_b64}.{payload_b64}".encode("ascii"),
+                          padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256())
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _raises(token: str, public_key: Any) -> bool:
+    header_b64, payload_b64, signature_b64 = token.split(".")
+    signature = base64.urlsafe_b64decode(signature_b64 + "=" * (-len(signature_b64) % 4))
+    public_key.verify(signature, f"{header_b64}.{payload_b64}".encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
+    return True
+
+
+register(Exercise(
+    name="rs256_valid",
+    reference=rs256_valid,
+    cases=[
+        Case("a token Authgear's key signed", (_GOOD, _PUBLIC), WHY_SIGNATURE, judge=judge_valid),
+        Case("the same token with the payload changed (sub: the attacker)", (_TAMPERED, _PUBLIC),
+             "A changed payload must fail: the signature covers header and payload. Catch InvalidSignature and "
+             "return False.", judge=judge_invalid),
+        Case("a token a forger signed with their own key", (_FORGED, _PUBLIC),
+             "Signed by another key: verify with Authgear's public key only, and return False when it fails "
+             "(catch cryptography.exceptions.InvalidSignature).", judge=judge_invalid),
+    ],
+    wrong_answers=[
+        WrongAnswer(_payload_only, "signing input"),
+        WrongAnswer(_pss, "PKCS#1 v1.5"),
+        WrongAnswer(_raises, "InvalidSignature"),
+        WrongAnswer(lambda token, key: True, "is the signature checked at all"),
+    ],
+))
