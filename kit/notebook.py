@@ -22,7 +22,8 @@ import requests
 from mock_idp.browser import Browser
 from mock_idp.exchanges import shorten
 
-from .settings import Settings, ensure_mock, load_settings
+from . import advice
+from .settings import Settings, SettingsError, ensure_mock, load_settings
 
 TIMEOUT = 10  # seconds, for every request a helper makes: nothing hangs in front of a room
 
@@ -105,9 +106,75 @@ def show(response: requests.Response, fields: list[str] | None = None, raw: bool
         _show_raw(response)
     else:
         _show_plain(response, fields)
+    hint = exchange_advice(response)
+    if hint:
+        print()
+        print(hint)
     if curl:
         print()
         print(curl_command(response.request))
+
+
+def _sent_client(request: requests.PreparedRequest, body: str) -> tuple[str | None, str | None]:
+    """The client_id and secret a token request sent: in the form (client_secret_post), else in
+    its Authorization: Basic header (client_secret_basic, form-urlencoded before base64)."""
+    form = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
+    if "client_id" in form or "client_secret" in form:
+        return form.get("client_id"), form.get("client_secret")
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None, None
+    try:
+        client_id, _, secret = base64.b64decode(encoded).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    return urllib.parse.unquote_plus(client_id), urllib.parse.unquote_plus(secret)
+
+
+def exchange_advice(response: requests.Response) -> str:
+    """What to do next, when the answer is an error of a code exchange the kit recognises (a
+    wrong secret, an unknown client, a used or expired code): "" otherwise. A failure shown on
+    purpose gets it too: it is what the learner will see when it happens for real."""
+    request = response.request
+    if response.status_code < 400 or not (request.url or "").split("?")[0].endswith("/oauth2/token"):
+        return ""
+    body = request.body.decode() if isinstance(request.body, bytes) else str(request.body or "")
+    if dict(urllib.parse.parse_qsl(body)).get("grant_type") != "authorization_code":
+        return ""
+    try:
+        answer = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(answer, dict):
+        return ""
+    try:
+        settings = load_settings()
+    except SettingsError:
+        return ""  # connect() has said what to fix in .env already
+    error, description = str(answer.get("error", "")), str(answer.get("error_description", ""))
+    found = advice.token_error(error, description, settings, advice.NOTEBOOK)
+    if found is None:
+        return ""
+    sent_redirect = dict(urllib.parse.parse_qsl(body, keep_blank_values=True)).get("redirect_uri")
+    if "redirect_uri" in found.meaning and sent_redirect != settings.redirect_url:
+        return (f"→ What it means: {found.meaning}\n  If it was not on purpose: this cell sent redirect_uri "
+                f"{sent_redirect!r}, not settings.redirect_url ({settings.redirect_url!r}), the one the login used: "
+                "send that one, character for character.")
+    if "client" in found.meaning.lower():
+        # The cell may have sent credentials of its own: then the settings are fine, the cell is not.
+        sent_id, sent_secret = _sent_client(request, body)
+        fix = ""
+        if sent_id != settings.client_id:
+            fix = f"this cell sent client_id {sent_id!r}, not settings.client_id ({settings.client_id!r}): send that one."
+        elif sent_secret is None:
+            fix = ("this cell sent no client secret: a confidential client sends settings.client_secret, in the form "
+                   "(client_secret_post) or in an Authorization: Basic header (client_secret_basic).")
+        elif sent_secret != settings.client_secret:
+            fix = ("this cell sent another secret than settings.client_secret (the one from .env, or the bundled "
+                   "mock's): send that one.")
+        if fix:
+            return f"→ What it means: {found.meaning}\n  If it was not on purpose: {fix}"
+    return f"→ What it means: {found.meaning}\n  If it was not on purpose: {found.next_step}"
 
 
 def _show_plain(response: requests.Response, fields: list[str] | None) -> None:
@@ -612,8 +679,8 @@ def quick_code(settings: Settings, scope: str = "openid offline_access email pro
 
 def quick_login(settings: Settings, scope: str = "openid offline_access email profile") -> dict[str, Any]:
     """Notebooks 03 and 04 by hand, in one call: authorization URL with state, nonce and PKCE,
-    the browser step, state check, code exchange. Returns the token response (plus the nonce
-    that was sent, under "_nonce", so the ID token can be checked against it)."""
+    the browser step, state check, code exchange. Returns the token response, as Authgear sent it
+    (to check the ID token's nonce, use quick_code and exchange the code yourself: it keeps the nonce)."""
     metadata = discover(settings)
     fresh = _authorize(settings, metadata, scope)
     response = requests.post(metadata["token_endpoint"], data={
@@ -625,8 +692,9 @@ def quick_login(settings: Settings, scope: str = "openid offline_access email pr
         "code_verifier": fresh.code_verifier,
     }, timeout=TIMEOUT)
     if response.status_code != 200:
-        raise RuntimeError(f"the code exchange failed: {response.status_code} {response.text}")
-    return {**response.json(), "_nonce": fresh.nonce}
+        hint = exchange_advice(response)
+        raise RuntimeError(f"the code exchange failed: {response.status_code} {response.text}" + (f"\n{hint}" if hint else ""))
+    return response.json()  # the server's answer as it came: the nonce sent is quick_code's (AuthCode.nonce)
 
 
 def advance_mock_clock(settings: Settings, seconds: int) -> bool:

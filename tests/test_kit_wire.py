@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from kit import notebook
-from kit.notebook import curl_command, exchange_count, show, show_browser_leg
+from kit.notebook import curl_command, exchange_advice, exchange_count, show, show_browser_leg
 from kit.settings import Settings
 from mock_idp import RunningServer
 from mock_idp.browser import Browser
@@ -197,7 +197,10 @@ def test_the_default_view_is_unchanged(idp: RunningServer) -> None:
         '  "error": "invalid_grant",\n'
         '  "error_description": "invalid authorization code"\n'
         "}\n"
+        # A code exchange's error the kit recognises: what it means and what to do next, after the wire.
+        "\n" + exchange_advice(response) + "\n"
     )
+    assert exchange_advice(response).startswith("→ What it means: The code was already used")
     assert printed(show, response, curl=True) == printed(show, response) + "\n" + curl_command(response.request) + "\n"
 
 

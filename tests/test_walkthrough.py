@@ -590,7 +590,7 @@ def test_a_client_the_mock_no_longer_knows_says_how_to_put_it_back(stack: Stack,
 
 
 def test_the_advice_for_each_error_the_app_recognises() -> None:
-    from walkthrough import advice
+    from kit import advice
 
     real = Settings("https://demo.authgear.cloud", "abc123", "s3cret", "http://localhost:3000/auth-redirect",
                     is_mock=False)

@@ -26,7 +26,7 @@ class WalkthroughError(Exception):
         self.error = error  # an OAuth error code, e.g. "invalid_grant"
         self.error_description = error_description
         self.hint = hint
-        self.next_step = next_step  # what to do about it, in plain words (see advice.py)
+        self.next_step = next_step  # what to do about it, in plain words (see kit/advice.py)
         self.start_over = start_over  # whether a fresh login can help: offer "Start over" only then
 
 

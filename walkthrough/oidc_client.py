@@ -13,7 +13,7 @@ from typing import Any
 
 from kit.settings import Settings
 
-from . import advice
+from kit import advice
 from .clock import Clock
 from .errors import InvalidIdToken, ProviderError, TokenRejected
 from .jwt_checks import TokenCheckFailed, verify

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from . import advice
+from kit import advice
 from .clock import Clock
 from .errors import BadForm, LoginFailed, ProviderUnreachable, WalkthroughError
 from .oidc_client import OidcClient, new_logout_state
