@@ -33,7 +33,7 @@ def mock_port_in_use(port: int = 4000) -> bool:
 
 
 def main() -> int:
-    # The same environment notebooks/conftest.py gives nbval's kernels.
+    # The same environment tests/nbval_kernels.py gives nbval's kernels.
     os.environ.update({"KIT_AUTOLOGIN": "1", "KIT_ENV_FILE": os.devnull})
     for name in ("AUTHGEAR_ENDPOINT", "AUTHGEAR_CLIENT_ID", "AUTHGEAR_CLIENT_SECRET", "AUTHGEAR_REDIRECT_URL",
                  "KIT_PASTE_BACK"):

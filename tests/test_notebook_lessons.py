@@ -67,3 +67,9 @@ def test_failure_demos_are_predicted_first(path: Path) -> None:
     answers = len(re.findall(r"<details>\s*<summary>\s*Answer", text))
     assert predictions >= 1, f"{path.name}: no predict-then-run question"
     assert answers >= predictions, f"{path.name}: {predictions} predictions but {answers} collapsed answers"
+
+
+def test_the_learners_folder_holds_only_the_notebooks_and_their_readme() -> None:
+    folder = NOTEBOOKS[0].parent
+    shown = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and p.name != "__pycache__")
+    assert shown == sorted([p.name for p in NOTEBOOKS] + ["README.md"]), "test plumbing belongs in tests/"

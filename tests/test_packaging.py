@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Code that runs with the kit's own dependencies, and code that also has the test extras.
 RUNTIME_CODE = ["mock_idp", "kit", "walkthrough", "scripts", "notebooks"]
 # mock_idp/pytest_plugin.py runs only inside pytest (its pytest11 entry point): pytest is there then.
-TEST_CODE = ["tests", "benchmarks", "notebooks/conftest.py", "mock_idp/pytest_plugin.py"]
+TEST_CODE = ["tests", "benchmarks", "mock_idp/pytest_plugin.py"]
 NAME = re.compile(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(\[[^\]]*\])?\s*(.*?)\s*$")
 
 

@@ -1,8 +1,10 @@
-"""nbval re-runs every notebook here and compares every output with the stored one.
+"""nbval re-runs every notebook in notebooks/ and compares every output with the stored one.
 
-pyproject.toml turns it on for a plain `pytest` (or `pytest notebooks/`): --nbval (strict),
---nbval-current-env, --nbval-sanitize-with notebooks/sanitize.cfg. nbval collects only .ipynb
-files, so these options change nothing for tests/.
+A pytest plugin (pyproject.toml loads it with `-p tests.nbval_kernels`), kept in tests/ so the
+learner's notebooks/ folder holds only notebooks. pyproject.toml turns nbval on for a plain
+`pytest` (or `pytest notebooks/`): --nbval (strict), --nbval-current-env,
+--nbval-sanitize-with tests/nbval_sanitize.cfg. nbval collects only .ipynb files, so these
+options change nothing for tests/.
 
 The stored outputs come from a fresh kernel talking to a fresh bundled mock at
 http://localhost:4000, which the kernel starts itself (kit.settings.ensure_mock). So, before
@@ -44,7 +46,7 @@ MOCK_PORT = int(MOCK_ENDPOINT.rsplit(":", 1)[1])
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # `--nbval-sanitize-with notebooks/sanitize.cfg` is relative to the repository's root; make
+    # `--nbval-sanitize-with tests/nbval_sanitize.cfg` is relative to the repository's root; make
     # it work from any working directory.
     option = getattr(config.option, "nbval_sanitize_with", None)
     if option and not Path(option).is_file() and (config.rootpath / option).is_file():
