@@ -7,6 +7,8 @@ import copy
 import urllib.parse
 from typing import Any
 
+from mock_idp.discovery import metadata as discovery_metadata
+
 from . import Case, Exercise, WrongAnswer, register
 
 # --- check_discovery: what an app checks before it relies on the discovery document -------
@@ -44,28 +46,17 @@ AUTHGEAR_ISSUER = "https://myapp.authgear.cloud"
 MOCK_ISSUER = "http://localhost:4000"
 
 
+def changed(mapping: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `mapping` with `changes` applied (None removes a member)."""
+    result = {**mapping, **{name: value for name, value in changes.items() if value is not None}}
+    for name in (name for name, value in changes.items() if value is None):
+        result.pop(name, None)
+    return result
+
+
 def document(issuer: str, /, **changes: Any) -> dict[str, Any]:
-    """A discovery document shaped like Authgear's, for `issuer`, with `changes` (None removes a field)."""
-    metadata: dict[str, Any] = {
-        "issuer": issuer,
-        "authorization_endpoint": issuer + "/oauth2/authorize",
-        "token_endpoint": issuer + "/oauth2/token",
-        "userinfo_endpoint": issuer + "/oauth2/userinfo",
-        "end_session_endpoint": issuer + "/oauth2/end_session",
-        "revocation_endpoint": issuer + "/oauth2/revoke",
-        "jwks_uri": issuer + "/oauth2/jwks",
-        "response_types_supported": ["code", "none"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
-        "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_post", "client_secret_basic"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-    }
-    for field, value in changes.items():
-        if value is None:
-            metadata.pop(field)
-        else:
-            metadata[field] = value
-    return metadata
+    """The discovery document the bundled mock (like Authgear) serves for `issuer`, with `changes`."""
+    return changed(discovery_metadata(issuer), changes)
 
 
 def no_problem(answer: object) -> str | None:
@@ -231,12 +222,7 @@ def pick_key(jwks: dict[str, Any], kid: str) -> dict[str, Any]:
 
 def rsa_key(kid: str, **changes: Any) -> dict[str, Any]:
     key = {"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": "oCLifjUDsppeEJi0" + kid[:4], "e": "AQAB"}
-    for member, value in changes.items():
-        if value is None:
-            key.pop(member)
-        else:
-            key[member] = value
-    return key
+    return changed(key, changes)
 
 
 OLD, NEW = "3b1a57c2-old-key", "d5b987a4-new-key"
