@@ -82,6 +82,10 @@ def token_error(error: str, description: str, settings: Settings, where: Where =
     text = description.lower()
     if error == "invalid_client" and "client id" in text:
         return unknown_client_id(settings, where)
+    if "client secret is required" in text:
+        return Advice("The app sent no client secret; a confidential client must send one.",
+                      "Send the client secret with the code: client_secret in the form (client_secret_post), or an "
+                      "Authorization: Basic header (client_secret_basic).", start_over=False)
     if "client secret" in text or error == "invalid_client":
         return wrong_client_secret(settings, where)
     if error == "invalid_request" and "redirect" in text:

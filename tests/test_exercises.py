@@ -123,3 +123,34 @@ def test_a_function_that_changes_its_arguments_does_not_change_the_next_case() -
     assert exercise.problems(in_place) == []
     assert exercise.problems(in_place) == []  # the cases' own sessions are unchanged
     assert exercise.problems(exercise.reference) == []
+
+
+def test_a_failure_inside_a_library_points_at_the_learners_own_line() -> None:
+    import urllib.parse
+
+    def read_callback(landed_url: str, expected_state: str) -> str:
+        urllib.parse.urlsplit("http://[broken")  # raises ValueError inside urllib
+        return ""
+
+    problems = REGISTRY["read_callback"].problems(read_callback)
+    assert problems and all("of your function" in problem for problem in problems), problems
+
+
+def test_checks_accept_other_correct_answers_and_name_the_real_mistake() -> None:
+    import base64
+    import urllib.parse
+
+    def stricter_basic_auth(client_id: str, client_secret: str) -> str:
+        def encode(text: str) -> str:
+            return "".join(c if c.isalnum() and c.isascii() else urllib.parse.quote(c, safe="") for c in text)
+        return "Basic " + base64.b64encode(f"{encode(client_id)}:{encode(client_secret)}".encode()).decode()
+
+    assert REGISTRY["basic_auth"].problems(stricter_basic_auth) == []  # %20 for a space reads the same
+
+    reference = REGISTRY["authorization_url"].reference
+
+    def lower_case_method(*args: str) -> str:
+        return reference(*args).replace("code_challenge_method=S256", "code_challenge_method=s256")
+
+    problems = REGISTRY["authorization_url"].problems(lower_case_method)
+    assert problems and all("exactly 'S256'" in p and "encode every value" not in p for p in problems), problems

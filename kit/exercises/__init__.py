@@ -81,9 +81,8 @@ class Exercise:
         except Exception as exc:  # the learner's code may raise anything
             if case.raises is not None and isinstance(exc, case.raises):
                 return None
-            where = traceback.extract_tb(exc.__traceback__)[-1]
             expected = f"raise {case.raises.__name__}" if case.raises else "return a value"
-            return (f"it raised {type(exc).__name__}: {shown(str(exc))} (line {where.lineno}), "
+            return (f"it raised {type(exc).__name__}: {shown(str(exc))} ({where_raised(exc, candidate)}), "
                     f"but it should {expected}.")
         if case.raises is not None:
             return f"it returned {shown(repr(answer))}, but it should raise {case.raises.__name__}."
@@ -112,6 +111,15 @@ def fresh(value: Any) -> Any:
         return copy.deepcopy(value)
     except Exception:  # noqa: BLE001 (anything deepcopy may raise: TypeError, pickling errors)
         return value
+
+
+def where_raised(exc: BaseException, candidate: Callable[..., Any]) -> str:
+    """The line of the learner's own code the exception came through (not a library's)."""
+    own = getattr(getattr(candidate, "__code__", None), "co_filename", None)
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [frame for frame in frames if frame.filename == own]
+    frame = (mine or frames)[-1]
+    return f"line {frame.lineno} of your function" if mine else f"line {frame.lineno} of {frame.filename}"
 
 
 def shown(text: str) -> str:

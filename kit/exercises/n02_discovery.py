@@ -109,7 +109,7 @@ register(Exercise(
              (document(AUTHGEAR_ISSUER, token_endpoint="http://myapp.authgear.cloud/oauth2/token"), AUTHGEAR_ISSUER),
              WHY_ENDPOINT, judge=some_problem),
         Case("a jwks_uri on a host that only starts like the mock's",
-             (document(MOCK_ISSUER, jwks_uri="http://localhost:4000.attacker.example/oauth2/jwks"), MOCK_ISSUER),
+             (document(MOCK_ISSUER, jwks_uri="http://localhost:4000@attacker.example/oauth2/jwks"), MOCK_ISSUER),
              WHY_ENDPOINT + " A common prefix is not an origin: compare urlsplit(url).scheme and .netloc.",
              judge=some_problem),
         Case("no code_challenge_methods_supported",

@@ -203,8 +203,16 @@ def judge_url(args: tuple[str, ...]) -> object:
             if name == "response_type":
                 return (f"response_type={got[name]!r}: the authorization-code flow is response_type=code "
                         "(token is the implicit flow, which Authgear refuses).")
-            return (f"{name} reads as {got[name]!r} on the server, not {wanted[name]!r}: encode every value with "
-                    "urllib.parse.urlencode (a space, '&', '/' or ':' in a value must be percent-encoded).")
+            if name == "code_challenge_method":
+                return f"code_challenge_method is {got[name]!r}: it must be exactly 'S256' (RFC 7636 §4.3)."
+            if name == "scope" and ("[" in got[name] or "," in got[name]):
+                return f"scope reads as {got[name]!r}: it is one string, the scopes separated by spaces (RFC 6749 §3.3)."
+            pasted_in = got[name] == urllib.parse.unquote_plus(wanted[name]) or (
+                any(c in wanted[name] for c in "&#") and wanted[name].startswith(got[name]))
+            if pasted_in:  # what the server reads when the value went into the URL as it is
+                return (f"{name} reads as {got[name]!r} on the server, not {wanted[name]!r}: encode every value "
+                        "with urllib.parse.urlencode (a space, '&', '/' or ':' in a value must be percent-encoded).")
+            return f"{name} is {got[name]!r}, expected {wanted[name]!r}."
         return None
     return judge
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import binascii
 import urllib.parse
 
@@ -137,6 +138,16 @@ def judge_header(client_id: str, client_secret: str) -> object:
         scheme, _, credentials = answer.partition(" ")
         if scheme.lower() == "basic" and credentials == encoded:
             return None  # the scheme's name is case-insensitive (RFC 7235 §2.1)
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                decoded = ""
+            sent_id, colon, sent_secret = decoded.partition(":")
+            if (colon and not re.search(r"[ +:%]|[^\x21-\x7e]", re.sub(r"%[0-9A-Fa-f]{2}", "", sent_id + sent_secret))
+                    and (urllib.parse.unquote_plus(sent_id), urllib.parse.unquote_plus(sent_secret))
+                    == (client_id, client_secret)):
+                return None  # another correct form encoding (%20 for a space, %HH for more): the server reads the same
         if answer in (encoded, encoded.rstrip("=")) or (not credentials and scheme == encoded):
             return "the 'Basic ' in front is missing: the header is 'Basic ' + base64(…) (RFC 7617 §2)."
         if scheme.lower() != "basic":
@@ -144,9 +155,6 @@ def judge_header(client_id: str, client_secret: str) -> object:
         if credentials == b64(f"{client_id}:{client_secret}"):
             return ("it base64-encodes the id and the secret as they are: form-urlencode each one first "
                     "(urllib.parse.quote_plus), or a server that follows RFC 6749 §2.3.1 reads another secret.")
-        if credentials == b64(urllib.parse.quote(client_id) + ":" + urllib.parse.quote(client_secret)):
-            return ("it uses urllib.parse.quote: that writes a space as %20 and leaves '/' as it is. The form "
-                    "encoding RFC 6749 §2.3.1 names (Appendix B) is quote_plus: a space is '+', '/' is %2F.")
         if credentials == base64.urlsafe_b64encode(encoded_pair(client_id, client_secret)).decode("ascii"):
             return ("it uses base64url ('-' and '_'): the Basic scheme uses plain base64, with '+' and '/' "
                     "(base64.b64encode, RFC 7617 §2).")
@@ -186,8 +194,6 @@ register(Exercise(
         # What `curl -u` and requests' auth= send.
         WrongAnswer(lambda cid, secret: "Basic " + base64.b64encode(f"{cid}:{secret}".encode()).decode(),
                     "form-urlencode each one first"),
-        WrongAnswer(lambda cid, secret: "Basic " + base64.b64encode(
-            (urllib.parse.quote(cid) + ":" + urllib.parse.quote(secret)).encode()).decode(), "quote_plus"),
         WrongAnswer(lambda cid, secret: base64.b64encode(encoded_pair(cid, secret)).decode(), "'Basic ' in front"),
         WrongAnswer(lambda cid, secret: "Basic " + base64.urlsafe_b64encode(encoded_pair(cid, secret)).decode(),
                     "base64url"),
