@@ -305,30 +305,35 @@ def judge_invalid(answer: Any) -> str | None:
     return f"it returned {shown(repr(answer))}: return True or False."
 
 
-def _payload_only(token: str, public_key: Any) -> bool:
-    header_b64, payload_b64, signature_b64 = token.split(".")
-    signature = base64.urlsafe_b64decode(signature_b64 + "=" * (-len(signature_b64) % 4))
+def _verifies(public_key: Any, signature: bytes, data: bytes, scheme: Any) -> bool:
     try:
-        public_key.verify(signature, payload_b64.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
+        public_key.verify(signature, data, scheme, hashes.SHA256())
     except InvalidSignature:
         return False
     return True
+
+
+def _segments(token: str) -> tuple[str, str, bytes]:
+    header_b64, payload_b64, signature_b64 = token.split(".")
+    return header_b64, payload_b64, base64.urlsafe_b64decode(signature_b64 + "=" * (-len(signature_b64) % 4))
+
+
+def _payload_only(token: str, public_key: Any) -> bool:
+    """Typical mistake: the payload alone taken for the signing input."""
+    _, payload_b64, signature = _segments(token)
+    return _verifies(public_key, signature, payload_b64.encode("ascii"), padding.PKCS1v15())
 
 
 def _pss(token: str, public_key: Any) -> bool:
-    header_b64, payload_b64, signature_b64 = token.split(".")
-    signature = base64.urlsafe_b64decode(signature_b64 + "=" * (-len(signature_b64) % 4))
-    try:
-        public_key.verify(signature, f"{header_b64}.{payload_b64}".encode("ascii"),
-                          padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256())
-    except InvalidSignature:
-        return False
-    return True
+    """Typical mistake: PSS padding (that is PS256, not RS256)."""
+    header_b64, payload_b64, signature = _segments(token)
+    return _verifies(public_key, signature, f"{header_b64}.{payload_b64}".encode("ascii"),
+                     padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32))
 
 
 def _raises(token: str, public_key: Any) -> bool:
-    header_b64, payload_b64, signature_b64 = token.split(".")
-    signature = base64.urlsafe_b64decode(signature_b64 + "=" * (-len(signature_b64) % 4))
+    """Typical mistake: InvalidSignature let out instead of answering False."""
+    header_b64, payload_b64, signature = _segments(token)
     public_key.verify(signature, f"{header_b64}.{payload_b64}".encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
     return True
 
