@@ -21,6 +21,7 @@ import requests
 
 from mock_idp.browser import Browser
 from mock_idp.exchanges import shorten
+from mock_idp.token import basic_credentials
 
 from . import advice
 from .settings import Settings, SettingsError, ensure_mock, load_settings
@@ -115,20 +116,12 @@ def show(response: requests.Response, fields: list[str] | None = None, raw: bool
         print(curl_command(response.request))
 
 
-def _sent_client(request: requests.PreparedRequest, body: str) -> tuple[str | None, str | None]:
+def _sent_client(request: requests.PreparedRequest, form: dict[str, str]) -> tuple[str | None, str | None]:
     """The client_id and secret a token request sent: in the form (client_secret_post), else in
-    its Authorization: Basic header (client_secret_basic, form-urlencoded before base64)."""
-    form = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
+    its Authorization: Basic header (client_secret_basic), read as the mock reads it."""
     if "client_id" in form or "client_secret" in form:
         return form.get("client_id"), form.get("client_secret")
-    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return None, None
-    try:
-        client_id, _, secret = base64.b64decode(encoded).decode("utf-8").partition(":")
-    except (ValueError, UnicodeDecodeError):
-        return None, None
-    return urllib.parse.unquote_plus(client_id), urllib.parse.unquote_plus(secret)
+    return basic_credentials(request.headers.get("Authorization", "")) or (None, None)
 
 
 def exchange_advice(response: requests.Response) -> str:
@@ -139,7 +132,8 @@ def exchange_advice(response: requests.Response) -> str:
     if response.status_code < 400 or not (request.url or "").split("?")[0].endswith("/oauth2/token"):
         return ""
     body = request.body.decode() if isinstance(request.body, bytes) else str(request.body or "")
-    if dict(urllib.parse.parse_qsl(body)).get("grant_type") != "authorization_code":
+    form = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
+    if form.get("grant_type") != "authorization_code":
         return ""
     try:
         answer = response.json()
@@ -155,26 +149,21 @@ def exchange_advice(response: requests.Response) -> str:
     found = advice.token_error(error, description, settings, advice.NOTEBOOK)
     if found is None:
         return ""
-    sent_redirect = dict(urllib.parse.parse_qsl(body, keep_blank_values=True)).get("redirect_uri")
-    if "redirect_uri" in found.meaning and sent_redirect != settings.redirect_url:
-        return (f"→ What it means: {found.meaning}\n  If it was not on purpose: this cell sent redirect_uri "
-                f"{sent_redirect!r}, not settings.redirect_url ({settings.redirect_url!r}), the one the login used: "
-                "send that one, character for character.")
-    if "client" in found.meaning.lower():
-        # The cell may have sent credentials of its own: then the settings are fine, the cell is not.
-        sent_id, sent_secret = _sent_client(request, body)
-        fix = ""
-        if sent_id != settings.client_id:
-            fix = f"this cell sent client_id {sent_id!r}, not settings.client_id ({settings.client_id!r}): send that one."
-        elif sent_secret is None:
-            fix = ("this cell sent no client secret: a confidential client sends settings.client_secret, in the form "
-                   "(client_secret_post) or in an Authorization: Basic header (client_secret_basic).")
-        elif sent_secret != settings.client_secret:
-            fix = ("this cell sent another secret than settings.client_secret (the one from .env, or the bundled "
-                   "mock's): send that one.")
-        if fix:
-            return f"→ What it means: {found.meaning}\n  If it was not on purpose: {fix}"
-    return f"→ What it means: {found.meaning}\n  If it was not on purpose: {found.next_step}"
+    # The cell may have sent values of its own: then the settings are fine, the cell is not.
+    fix = found.next_step
+    sent_id, sent_secret = _sent_client(request, form)
+    if "redirect_uri" in found.meaning and form.get("redirect_uri") != settings.redirect_url:
+        fix = (f"this cell sent redirect_uri {form.get('redirect_uri')!r}, not settings.redirect_url "
+               f"({settings.redirect_url!r}), the one the login used: send that one, character for character.")
+    elif "client" in found.meaning.lower() and sent_id != settings.client_id:
+        fix = f"this cell sent client_id {sent_id!r}, not settings.client_id ({settings.client_id!r}): send that one."
+    elif "client" in found.meaning.lower() and sent_secret is None:
+        fix = ("this cell sent no client secret: a confidential client sends settings.client_secret, in the form "
+               "(client_secret_post) or in an Authorization: Basic header (client_secret_basic).")
+    elif "client" in found.meaning.lower() and sent_secret != settings.client_secret:
+        fix = ("this cell sent another secret than settings.client_secret (the one from .env, or the bundled "
+               "mock's): send that one.")
+    return f"→ What it means: {found.meaning}\n  If it was not on purpose: {fix}"
 
 
 def _show_plain(response: requests.Response, fields: list[str] | None) -> None:

@@ -30,9 +30,10 @@ class TokenError(Exception):
         self.description = description
 
 
-def basic_credentials(request: Request) -> tuple[str, str] | None:
-    """client_secret_basic: RFC 6749 §2.3.1 form-urlencodes id and secret before base64."""
-    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+def basic_credentials(authorization: str) -> tuple[str, str] | None:
+    """client_secret_basic, from an Authorization header's value: RFC 6749 §2.3.1 form-urlencodes
+    id and secret before base64. None for another scheme or a value that does not decode."""
+    scheme, _, encoded = authorization.partition(" ")
     if scheme.lower() != "basic":
         return None
     try:
@@ -49,7 +50,7 @@ def client_credentials(request: Request, params: dict[str, str]) -> tuple[str, s
     """client_secret_post, else client_secret_basic (used only when the body has neither)."""
     if "client_id" in params or "client_secret" in params:
         return params.get("client_id", ""), params.get("client_secret", "")
-    return basic_credentials(request) or ("", "")
+    return basic_credentials(request.headers.get("authorization", "")) or ("", "")
 
 
 def check_secret(client: Client, secret: str) -> None:
