@@ -166,6 +166,12 @@ HINTS = {
     "iss": "Compare iss with the issuer argument, as a whole string.",
 }
 
+def mistake(**switched_on: bool) -> Callable[..., list[str]]:
+    """A learner's check_id_token_claims with one typical mistake switched on."""
+    return lambda claims, issuer, client_id, nonce, now, leeway=30: _wrong_claims(
+        claims, issuer, client_id, nonce, now, **switched_on)
+
+
 register(Exercise(
     name="check_id_token_claims",
     reference=check_id_token_claims,
@@ -203,19 +209,19 @@ register(Exercise(
                 "OIDC Core §3.1.3.7, item 11: the login sent a nonce, so the token must carry it."),
     ],
     wrong_answers=[
-        WrongAnswer(lambda c, iss, cid, n, now, leeway=30: _wrong_claims(c, iss, cid, n, now, aud_equal=True),
+        WrongAnswer(mistake(aud_equal=True),
                     "not that aud == client_id"),
-        WrongAnswer(lambda c, iss, cid, n, now, leeway=30: _wrong_claims(c, iss, cid, n, now, skip_nonce=True),
+        WrongAnswer(mistake(skip_nonce=True),
                     "another login"),
-        WrongAnswer(lambda c, iss, cid, n, now, leeway=30: _wrong_claims(c, iss, cid, n, now, exp_reversed=True),
+        WrongAnswer(mistake(exp_reversed=True),
                     "which way your comparison goes"),
-        WrongAnswer(lambda c, iss, cid, n, now, leeway=30: _wrong_claims(c, iss, cid, n, now, no_leeway=True),
+        WrongAnswer(mistake(no_leeway=True),
                     "leeway"),
-        WrongAnswer(lambda c, iss, cid, n, now, leeway=30: _wrong_claims(c, iss, cid, n, now, iss_prefix=True),
+        WrongAnswer(mistake(iss_prefix=True),
                     "EXACTLY"),
-        WrongAnswer(lambda c, iss, cid, n, now, leeway=30: _wrong_claims(c, iss, cid, n, now, substring_aud=True),
+        WrongAnswer(mistake(substring_aud=True),
                     "substring"),
-        WrongAnswer(lambda c, iss, cid, n, now, leeway=30: _wrong_claims(c, iss, cid, n, now, exp_if_present=True),
+        WrongAnswer(mistake(exp_if_present=True),
                     "never expire"),
     ],
 ))
