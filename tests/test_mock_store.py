@@ -135,9 +135,11 @@ def test_a_session_cookie_ends_with_its_session() -> None:
 def test_a_session_cookie_expires_with_its_session_on_the_mock_clock() -> None:
     store, config = demo_store()
     session, cookie = store.open_session(alice(config), PASSWORD_AMR)
-    store.advance_clock(SESSION_LIFETIME - 1)
+    # 30 s short of its end (the mock's clock is the wall clock plus the offset: a second may tick
+    # between two lines), then to its end.
+    store.advance_clock(SESSION_LIFETIME - 30)
     assert store.session_for_cookie(cookie) is session
-    store.advance_clock(1)
+    store.advance_clock(30)
     assert store.session_for_cookie(cookie) is None
     assert len(store.sessions) == 0 and len(store.session_cookies) == 0
 
@@ -228,10 +230,12 @@ def test_a_grant_without_a_refresh_token_lasts_as_long_as_its_access_token(idp: 
     tokens = flow.tokens(scope="openid email")
     assert "refresh_token" not in tokens
     store = store_of(idp)
-    advance_clock(idp.url, ACCESS_TOKEN_LIFETIME - 1)
+    # 30 s short of the token's exp (the mock's clock is the wall clock plus the offset: a second
+    # may tick between the exchange and the check), then to its exp.
+    advance_clock(idp.url, ACCESS_TOKEN_LIFETIME - 30)
     assert userinfo(idp.url, tokens["access_token"]).status_code == 200
     assert len(store.grants) == 1
-    advance_clock(idp.url, 1)
+    advance_clock(idp.url, 30)
     assert userinfo(idp.url, tokens["access_token"]).status_code == 401
     assert len(store.grants) == 0 and len(store.access_tokens) == 0
 
