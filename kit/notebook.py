@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import html
 import json
 import os
 import re
@@ -23,7 +24,7 @@ from mock_idp.browser import Browser
 from mock_idp.exchanges import shorten
 from mock_idp.token import basic_credentials
 
-from . import advice
+from . import advice, hosted
 from .settings import Settings, SettingsError, ensure_mock, load_settings
 
 TIMEOUT = 10  # seconds, for every request a helper makes: nothing hangs in front of a room
@@ -54,11 +55,19 @@ def shorten_fields(fields: Any) -> Any:
 def connect() -> Settings:
     """Reads .env, makes sure the bundled mock answers if no Authgear project is configured,
     and says which provider the notebook is talking to."""
+    server = hosted.on_hub()
+    if server is not None and load_settings().is_mock:
+        hosted.hosted_mock(server, check=True)  # started through the hub's proxy, if it is not running
     settings = load_settings()
     if settings.is_mock:
         ensure_mock(settings.endpoint)
     print("Provider:", settings.describe())
     print("Redirect URL:", settings.redirect_url)
+    if server is not None and settings.is_mock:
+        print()
+        print(f"On this hub the mock is yours alone, beside your Jupyter server: the notebook calls it at "
+              f"{settings.endpoint}, your browser reaches it at {hosted.for_browser(settings.endpoint, settings)} "
+              f"and the notebook's callback at {hosted.for_browser(settings.redirect_url, settings)}.")
     return settings
 
 
@@ -526,14 +535,21 @@ class PendingLogin:
     def show_link(self) -> None:
         print(self.instruction())
         print()
-        print(self.url)
+        link = hosted.for_browser(self.url, self.settings)
+        print(link)
+        if link.startswith("/"):
+            # On a hub that did not say its address: a link from the hub's root, which a click in
+            # JupyterLab resolves against the page's own address.
+            _display_link(link, "Open the link above (in a new tab)")
         if self.credentials is not None:
             print()
             print(self.unattended_note())
         elif self.listen:
             self._start_listener()
             print()
-            print(f"The notebook is listening at {self.settings.redirect_url} to catch where you land.")
+            through = hosted.for_browser(self.settings.redirect_url, self.settings)
+            hub_note = f" (your browser reaches it through the hub: {through})" if through != self.settings.redirect_url else ""
+            print(f"The notebook is listening at {self.settings.redirect_url}{hub_note} to catch where you land.")
         else:
             print()
             print("Then copy the whole URL you land on (even if the page does not load) and paste it below.")
@@ -544,16 +560,22 @@ class PendingLogin:
         from starlette.responses import HTMLResponse
         from starlette.routing import Route
 
+        from mock_idp.hosted import SameUser
         from mock_idp.server import bind, serve_app
 
         redirect = urllib.parse.urlsplit(self.settings.redirect_url)
 
         async def landed(request: Request) -> HTMLResponse:
-            self.landed.append(str(request.url))
+            # The redirect URL the login named, with what came back in its query: the same on a hub,
+            # where the browser came through jupyter-server-proxy with the hub's Host.
+            self.landed.append(str(request.url.replace(scheme=redirect.scheme, netloc=redirect.netloc)))
             self.event.set()
             return HTMLResponse("<h1>Got it.</h1><p>Go back to the notebook: it has what it needs.</p>")
 
-        app = Starlette(routes=[Route(redirect.path or "/", landed, methods=["GET", "POST"])])
+        app: Any = Starlette(routes=[Route(redirect.path or "/", landed, methods=["GET", "POST"])])
+        on_hub = hosted.on_hub() is not None
+        if on_hub:  # another learner's browser, through their own server's proxy, must not land here
+            app = SameUser(app)
         port = redirect.port or 80
         previous = _LISTENERS.pop(port, None)
         if previous is not None:  # the cell ran again before anyone logged in: free the port
@@ -564,7 +586,7 @@ class PendingLogin:
             self.listen = False
             print(f"(Port {redirect.port} is busy, e.g. the walkthrough runs there: paste the URL instead.)")
             return
-        self.listener = serve_app(app, sock, self.settings.redirect_url)
+        self.listener = serve_app(app, sock, self.settings.redirect_url, proxy_headers=not on_hub)
         _LISTENERS[port] = self.listener
 
     def _browse(self) -> str:
@@ -605,6 +627,17 @@ class PendingLogin:
                         del _LISTENERS[port]
                 self.listener.stop()
         return input("Paste the URL you landed on: ").strip()
+
+
+def _display_link(href: str, text: str) -> None:
+    """A clickable link in the notebook (an HTML output), for a link a plain-text output would
+    not make clickable."""
+    try:
+        from IPython.display import HTML, display
+    except ImportError:
+        return
+    escaped = html.escape(href, quote=True)
+    display(HTML(f'<a href="{escaped}" target="_blank" rel="noopener">{html.escape(text)}</a>'))
 
 
 def login_in_browser(settings: Settings, authorization_url: str, press: str = "login") -> PendingLogin:

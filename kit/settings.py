@@ -2,7 +2,8 @@
 
 The tutorial's four variables, from the environment or from `.env` at the repository's
 root (the environment wins; KIT_ENV_FILE names another file). No AUTHGEAR_ENDPOINT means
-the bundled mock at http://localhost:4000 with its demo client.
+the bundled mock with its demo client: at http://localhost:4000, or on a JupyterHub the
+learner's own (kit/hosted.py).
 """
 
 from __future__ import annotations
@@ -58,13 +59,25 @@ def load_settings(env_file: str | Path | None = None) -> Settings:
                 f"{', '.join(stray)} set but AUTHGEAR_ENDPOINT is not: add your project's endpoint "
                 "(https://<project>.authgear.cloud), or remove them to use the bundled mock."
             )
-        return Settings(MOCK_ENDPOINT, MOCK_CLIENT_ID, MOCK_CLIENT_SECRET, redirect_url, is_mock=True)
+        return bundled_mock(values.get("AUTHGEAR_REDIRECT_URL"))
     if not endpoint.startswith(("https://", "http://")):
         raise SettingsError(f"AUTHGEAR_ENDPOINT must start with https:// (got {endpoint!r})")
     missing = sorted({"AUTHGEAR_CLIENT_ID", "AUTHGEAR_CLIENT_SECRET"} - values.keys())
     if missing:
         raise SettingsError(f"{', '.join(missing)} missing: copy them from your application's page in the Authgear portal.")
     return Settings(endpoint, values["AUTHGEAR_CLIENT_ID"], values["AUTHGEAR_CLIENT_SECRET"], redirect_url, is_mock=False)
+
+
+def bundled_mock(redirect_url: str | None = None) -> Settings:
+    """The bundled mock: on a laptop at http://localhost:4000; on a JupyterHub the learner's own,
+    beside their Jupyter server (kit/hosted.py), with the callback registered for this learner."""
+    from . import hosted
+
+    server = hosted.on_hub()
+    if server is not None:
+        mock = hosted.hosted_mock(server)
+        return Settings(mock.issuer, MOCK_CLIENT_ID, MOCK_CLIENT_SECRET, redirect_url or mock.redirect_url, is_mock=True)
+    return Settings(MOCK_ENDPOINT, MOCK_CLIENT_ID, MOCK_CLIENT_SECRET, redirect_url or DEFAULT_REDIRECT_URL, is_mock=True)
 
 
 def discovered_issuer(endpoint: str) -> str | None:

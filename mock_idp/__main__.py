@@ -1,4 +1,7 @@
-"""python -m mock_idp [--host H] [--port P] [--issuer URL] [--config FILE] [--admin-token TOKEN]"""
+"""python -m mock_idp [--host H] [--port P] [--issuer URL] [--config FILE] [--admin-token TOKEN]
+
+On a JupyterHub jupyter-server-proxy runs `python -m mock_idp --hosted --port P --base-url /user/NAME/`
+(mock_idp/hosted.py)."""
 
 from __future__ import annotations
 
@@ -13,9 +16,11 @@ from pathlib import Path
 import uvicorn
 from starlette.types import ASGIApp
 
+from . import hosted
 from .app import create_app
 from .config import ConfigError, MockConfig
 from .guard import check_admin_token, is_loopback_host, new_admin_token
+from .hosted import normalise_base_url
 from .server import bind, origin
 
 ADMIN_TOKEN_ENV = "MOCK_IDP_ADMIN_TOKEN"
@@ -84,13 +89,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--admin-token", default=os.environ.get(ADMIN_TOKEN_ENV) or None,
                         help="what other machines send to use the teaching API (Authorization: Bearer ...); "
                              f"default: ${ADMIN_TOKEN_ENV}, else a random one")
+    parser.add_argument("--hosted", action="store_true",
+                        help="the learner's own mock beside a Jupyter server, reached through a JupyterHub at "
+                             "<base-url>mock/ (jupyter-server-proxy starts it so; see README)")
+    parser.add_argument("--base-url", default=os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/"),
+                        help="with --hosted: the Jupyter server's base URL (default: $JUPYTERHUB_SERVICE_PREFIX, else /)")
     args = parser.parse_args(argv)
     try:
         config = MockConfig.from_file(args.config) if args.config else MockConfig.demo()
         admin_token = check_admin_token(args.admin_token) if args.admin_token is not None else None
+        if args.hosted:
+            normalise_base_url(args.base_url)
     except (ConfigError, ValueError) as exc:
         print(f"mock_idp: {one_line(str(exc))}", file=sys.stderr)
         return 2
+    if args.hosted:
+        try:
+            return hosted.main(args.port, args.base_url, config, admin_token)
+        except OSError as exc:
+            print(f"mock_idp: cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
     try:
         # Bound before anything is printed: a busy port is one clear line, not a banner then an
         # error; and --port 0 gives the issuer the port actually chosen.

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from .config import Client
-from .context import BROWSER_COOKIE, Context, error_page, safe_description
+from .context import BROWSER_COOKIE, Context, error_page, for_browser, safe_description
 from .idp_session import current_session
 from .params import form_params, is_whole_number, query_params
 from .store import IdpSession
@@ -46,7 +46,7 @@ def answer(ctx: Context, redirect_uri: str, params: dict[str, str], fields: dict
     if mode == "form_post":
         return ctx.page(
             "form_post.html",
-            action=redirect_uri,
+            action=for_browser(redirect_uri),
             fields=list(fields.items()),
             headers={"Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; form-action *"},
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import functools
 import json
@@ -35,6 +36,30 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 @dataclasses.dataclass
+class BrowserView:
+    """How the browser that sent this request addresses this server, when that is not the
+    issuer: on a JupyterHub the browser reaches the mock through the hub, at
+    https://HUB/user/alice/mock (mock_idp/hosted.py sets it per request). `origin` is the
+    browser's scheme://host, `base` what stands for the issuer in the browser's URLs."""
+
+    origin: str
+    base: str
+
+    def translate(self, url: str) -> str:
+        return url
+
+
+# The current request's browser view; None (the default) means the browser uses the issuer.
+browser_view: contextvars.ContextVar[BrowserView | None] = contextvars.ContextVar("browser_view", default=None)
+
+
+def for_browser(url: str) -> str:
+    """`url` as the current request's browser reaches it (unchanged unless through a hub)."""
+    view = browser_view.get()
+    return view.translate(url) if view is not None else url
+
+
+@dataclasses.dataclass
 class Context:
     issuer: str
     store: Store
@@ -42,7 +67,10 @@ class Context:
     log: ExchangeLog
 
     def endpoint(self, path: str) -> str:
-        return self.issuer + path
+        """One of this server's URLs, as the browser of the current request reaches it (the
+        issuer's, except through a hub): for redirects and form actions."""
+        view = browser_view.get()
+        return (view.base if view is not None else self.issuer) + path
 
     @property
     def secure_cookies(self) -> bool:
@@ -65,7 +93,9 @@ class Context:
 def same_origin(ctx: Context, request: Request) -> bool:
     """False for a request a browser marks as coming from another site (a form on evil.example)."""
     origin = request.headers.get("origin")
-    return (origin is None or origin == ctx.issuer) and request.headers.get("sec-fetch-site") != "cross-site"
+    view = browser_view.get()
+    own = view.origin if view is not None else ctx.issuer
+    return (origin is None or origin == own) and request.headers.get("sec-fetch-site") != "cross-site"
 
 
 # RFC 6749 §4.1.2.1 and §5.2: error_description is %x20-21 / %x23-5B / %x5D-7E, so no `"`

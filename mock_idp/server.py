@@ -125,13 +125,15 @@ def origin(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def serve_app(app: ASGIApp, sock: socket.socket, url: str, timeout: float = 10.0) -> RunningServer:
+def serve_app(app: ASGIApp, sock: socket.socket, url: str, timeout: float = 10.0,
+              proxy_headers: bool = True) -> RunningServer:
     """Serves any ASGI app on a bound socket in a daemon thread; returns once it accepts connections.
-    (The walkthrough, the notebooks' callback listener and their protected API use it too.)"""
+    (The walkthrough, the notebooks' callback listener and their protected API use it too.)
+    `proxy_headers=False`: the request's client is the TCP peer, never what X-Forwarded-For says."""
     port = sock.getsockname()[1]
     # A browser's idle keep-alive connection must not hold up stop(): 2 s of grace at most.
     config = uvicorn.Config(app, log_config=None, log_level="critical", access_log=False, lifespan="off",
-                            timeout_graceful_shutdown=2)
+                            timeout_graceful_shutdown=2, proxy_headers=proxy_headers)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"uvicorn:{port}")
     thread.start()
