@@ -37,6 +37,7 @@ KERNEL_ENV = {
     "KIT_AUTOLOGIN": "1",  # the browser step without a person: alice@example.com / alice123
     "KIT_ENV_FILE": os.devnull,  # no .env: no AUTHGEAR_ENDPOINT, so the bundled mock
     "PYTHONHASHSEED": "0",  # nothing should print a set, but if it does, in the same order
+    "KIT_HOSTED": "0",  # the stored outputs are the laptop's, even when the suite runs inside a JupyterHub
 }
 KERNEL_ENV_HIDDEN = (
     "AUTHGEAR_ENDPOINT", "AUTHGEAR_CLIENT_ID", "AUTHGEAR_CLIENT_SECRET", "AUTHGEAR_REDIRECT_URL",
