@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The npm packages the browser tests load into chromium, pinned, fetched by `make test` before
-# pytest runs (the tests never run npm themselves). Each goes to its own folder under
-# .test-tools/ (git-ignored), named after package and version, and only when its file is missing.
+# The npm packages the tests need (loaded into chromium, or run with node), pinned, fetched by
+# `make test` before pytest runs (the tests never run npm themselves). Each goes to its own folder
+# under .test-tools/ (git-ignored), named after package and version, and only when its file is missing.
 # The tests look for exactly these paths: change a version here and in the test together.
-#   @authgear/web  tests/test_authgear_web_sdk.py: Authgear's browser SDK, its <script>-tag build
+#   @authgear/web            tests/test_authgear_web_sdk.py: Authgear's browser SDK, its <script>-tag build
+#   configurable-http-proxy  tests/hub.py: JupyterHub's proxy (a Node program, run with the machine's node
+#                            >= 20), for tests/test_hosted_hub.py's real JupyterHub
 # (No Mermaid: tests/test_notebook_diagrams.py checks the diagrams in JupyterLab, which bundles its own.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +22,7 @@ install() {  # install <package> <version> <file inside the package>
     echo "  Install Node.js 20 with npm (e.g. sudo apt-get install -y nodejs npm), then run make test again." >&2
     exit 1
   fi
-  echo "Installing $package@$version for the browser tests into $prefix ..."
+  echo "Installing $package@$version for the tests into $prefix ..."
   mkdir -p "$prefix"
   npm install --prefix "$prefix" --no-save --no-audit --no-fund --ignore-scripts --loglevel=error \
     "$package@$version" >/dev/null
@@ -31,3 +33,4 @@ install() {  # install <package> <version> <file inside the package>
 }
 
 install @authgear/web 6.0.0 dist/authgear-web.iife.js
+install configurable-http-proxy 5.3.0 bin/configurable-http-proxy
