@@ -47,6 +47,10 @@ class Advice:
 
 def wrong_client_secret(settings: Settings, where: Where = APP) -> Advice:
     meaning = "The client secret the app sent is not this client's."
+    if settings.room:
+        return Advice(
+            meaning, f"Check AUTHGEAR_CLIENT_SECRET in .env: copy it again from the room's join page "
+            f"({settings.endpoint}/join, in the browser you joined with), " + where.restart, start_over=False)
     if settings.is_mock:
         return Advice(
             meaning, f"The app sends the bundled mock's demo secret, and the mock's client {settings.client_id} now expects "
@@ -60,6 +64,10 @@ def wrong_client_secret(settings: Settings, where: Where = APP) -> Advice:
 
 def unknown_client_id(settings: Settings, where: Where = APP) -> Advice:
     meaning = "Authgear knows no client with this client_id."
+    if settings.room:
+        return Advice(
+            meaning, f"The room knows no client {settings.client_id}: a room forgets everyone when it ends. Join "
+            f"again at {settings.endpoint}/join and paste the new lines into .env, " + where.restart, start_over=False)
     if settings.is_mock:
         return Advice(
             meaning, f"The bundled mock has no client {settings.client_id} any more (removed or renamed through the "

@@ -59,7 +59,9 @@ def connect() -> Settings:
     if server is not None and load_settings().is_mock:
         hosted.hosted_mock(server, check=True)  # started through the hub's proxy, if it is not running
     settings = load_settings()
-    if settings.is_mock:
+    if settings.room:
+        _join_check(settings)
+    elif settings.is_mock:
         ensure_mock(settings.endpoint)
     print("Provider:", settings.describe())
     print("Redirect URL:", settings.redirect_url)
@@ -69,6 +71,16 @@ def connect() -> Settings:
               f"{settings.endpoint}, your browser reaches it at {hosted.for_browser(settings.endpoint, settings)} "
               f"and the notebook's callback at {hosted.for_browser(settings.redirect_url, settings)}.")
     return settings
+
+
+def _join_check(settings: Settings) -> None:
+    """In a room: the room knows this learner's client and secret (their own teaching API answers)."""
+    answer = requests.get(settings.endpoint + "/_mock/clock", auth=settings.teaching_auth, timeout=TIMEOUT)
+    if answer.status_code == 401:
+        raise SettingsError(f"The room at {settings.endpoint} does not know client {settings.client_id} with this "
+                            "secret: join again at " + settings.endpoint + "/join and paste the new lines into .env "
+                            "(a room forgets everyone when it ends), then restart the kernel.")
+    answer.raise_for_status()
 
 
 def _shorten_url(url: str) -> str:
@@ -725,7 +737,8 @@ def advance_mock_clock(settings: Settings, seconds: int) -> bool:
     if not settings.is_mock:
         print(f"A real Authgear project's clock cannot be moved: wait {seconds} s instead, or read on.")
         return False
-    response = requests.post(settings.endpoint + "/_mock/clock", json={"advance": seconds}, timeout=TIMEOUT)
+    response = requests.post(settings.endpoint + "/_mock/clock", json={"advance": seconds},
+                             auth=settings.teaching_auth, timeout=TIMEOUT)
     response.raise_for_status()
     print(f"The mock's clock is now {response.json()['offset']} s ahead of real time.")
     return True
@@ -737,7 +750,8 @@ def set_mock_clock(settings: Settings, offset: int) -> bool:
     if not settings.is_mock:
         print("A real Authgear project's clock cannot be moved.")
         return False
-    response = requests.post(settings.endpoint + "/_mock/clock", json={"offset": offset}, timeout=TIMEOUT)
+    response = requests.post(settings.endpoint + "/_mock/clock", json={"offset": offset},
+                             auth=settings.teaching_auth, timeout=TIMEOUT)
     response.raise_for_status()
     now = response.json()["offset"]
     if now == 0:
@@ -763,13 +777,13 @@ def preflight(settings: Settings) -> bool:
     3. the redirect URI is registered for it (else: 400 error page, "redirect URI is not allowed").
     The client secret cannot be checked without a real code: notebook 04 shows a wrong one.
     """
-    where = "the bundled mock" if settings.is_mock else "AUTHGEAR_ENDPOINT"
+    where = "the bundled mock" if settings.is_mock and not settings.room else "AUTHGEAR_ENDPOINT"
     discovery_url = settings.endpoint + "/.well-known/openid-configuration"
     try:
         response = requests.get(discovery_url, timeout=TIMEOUT)
     except requests.ConnectionError:
         fix = ("restart the kernel and run connect() again (it starts the mock), or run `make lab`."
-               if settings.is_mock else
+               if settings.is_mock and not settings.room else
                "check AUTHGEAR_ENDPOINT in .env (it looks like https://<project>.authgear.cloud) and "
                "your network, then restart the kernel.")
         return _fail(f"Nothing answers at {settings.endpoint} ({where}): the connection failed.", fix)
@@ -867,7 +881,8 @@ def _header_name(name: str) -> str:
 
 
 def _exchanges(settings: Settings, since: int) -> list[dict[str, Any]]:
-    response = requests.get(settings.endpoint + "/_mock/exchanges", params={"since": since}, timeout=TIMEOUT)
+    response = requests.get(settings.endpoint + "/_mock/exchanges", params={"since": since},
+                            auth=settings.teaching_auth, timeout=TIMEOUT)
     response.raise_for_status()
     return response.json()["exchanges"]
 

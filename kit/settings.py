@@ -29,10 +29,21 @@ class Settings:
     client_secret: str
     redirect_url: str
     is_mock: bool
+    room: bool = False  # a classroom's mock (python -m mock_idp --room), named in .env
 
     def describe(self) -> str:
-        where = "the bundled mock (no .env needed)" if self.is_mock else "your Authgear project (from .env)"
+        if self.room:
+            where = "the room's mock (from .env)"
+        else:
+            where = "the bundled mock (no .env needed)" if self.is_mock else "your Authgear project (from .env)"
         return f"{where}: {self.endpoint}, client_id {self.client_id}"
+
+    @property
+    def teaching_auth(self) -> tuple[str, str] | None:
+        """What the mock's teaching API (/_mock/) needs from this learner: nothing from the
+        bundled mock; in a room, the learner's own client id and secret (HTTP Basic), so each
+        learner's clock, reset and log are their own. `requests.post(..., auth=settings.teaching_auth)`."""
+        return (self.client_id, self.client_secret) if self.room else None
 
 
 class SettingsError(ValueError):
@@ -65,7 +76,25 @@ def load_settings(env_file: str | Path | None = None) -> Settings:
     missing = sorted({"AUTHGEAR_CLIENT_ID", "AUTHGEAR_CLIENT_SECRET"} - values.keys())
     if missing:
         raise SettingsError(f"{', '.join(missing)} missing: copy them from your application's page in the Authgear portal.")
-    return Settings(endpoint, values["AUTHGEAR_CLIENT_ID"], values["AUTHGEAR_CLIENT_SECRET"], redirect_url, is_mock=False)
+    room = is_room(endpoint)
+    return Settings(endpoint, values["AUTHGEAR_CLIENT_ID"], values["AUTHGEAR_CLIENT_SECRET"], redirect_url,
+                    is_mock=room, room=room)
+
+
+_ROOMS: dict[str, bool] = {}  # endpoint -> whether it is a room's mock (asked once per kernel)
+ROOM_REALM = 'realm="mock_idp room"'
+
+
+def is_room(endpoint: str) -> bool:
+    """Whether AUTHGEAR_ENDPOINT is a room's mock: its teaching API asks for a learner's client
+    credentials (401, Basic realm "mock_idp room"). An Authgear project has no /_mock/ (404)."""
+    if endpoint not in _ROOMS:
+        try:
+            answer = requests.get(endpoint + "/_mock/", timeout=3)
+        except requests.RequestException:
+            return False  # not remembered: asked again once the network is back
+        _ROOMS[endpoint] = answer.status_code == 401 and ROOM_REALM in answer.headers.get("www-authenticate", "")
+    return _ROOMS[endpoint]
 
 
 def bundled_mock(redirect_url: str | None = None) -> Settings:

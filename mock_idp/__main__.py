@@ -94,7 +94,13 @@ def main(argv: list[str] | None = None) -> int:
                              "<base-url>mock/ (jupyter-server-proxy starts it so; see README)")
     parser.add_argument("--base-url", default=os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/"),
                         help="with --hosted: the Jupyter server's base URL (default: $JUPYTERHUB_SERVICE_PREFIX, else /)")
+    parser.add_argument("--room", action="store_true",
+                        help="one mock for a whole room: learners join at /join and each gets their own client, "
+                             "user and mock; the instructor watches at /_room (default --host 0.0.0.0; see README)")
+    parser.add_argument("--max-learners", type=int, default=250, help="with --room: how many may join (default 250)")
     args = parser.parse_args(argv)
+    if args.room:
+        return run_room(parser, args, argv or sys.argv[1:])
     try:
         config = MockConfig.from_file(args.config) if args.config else MockConfig.demo()
         admin_token = check_admin_token(args.admin_token) if args.admin_token is not None else None
@@ -137,6 +143,20 @@ def main(argv: list[str] | None = None) -> int:
         if token_file is not None:
             token_file.unlink(missing_ok=True)  # the token dies with the server
     return 0
+
+
+def run_room(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> int:
+    from . import room
+
+    host = args.host if any(a == "--host" or a.startswith("--host=") for a in argv) else "0.0.0.0"
+    if args.max_learners < 1:
+        print("mock_idp: --max-learners must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        return room.main(host, args.port, args.issuer.rstrip("/") if args.issuer else None, args.max_learners)
+    except OSError as exc:
+        print(f"mock_idp: cannot listen on {host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 def one_line(message: str) -> str:

@@ -14,10 +14,10 @@ from . import authorize, discovery, login_ui, logout, teaching_api, token, useri
 from .config import MockConfig
 from .context import Context, error_page, json_error, logged
 from .cors import AuthgearCORS
-from .exchanges import ExchangeLog
+from .exchanges import LOG_CAP, ExchangeLog
 from .guard import TeachingGuard
 from .keys import SigningKey
-from .store import Store
+from .store import Limits, Store
 
 
 def normalise_issuer(issuer: str) -> str:
@@ -26,15 +26,19 @@ def normalise_issuer(issuer: str) -> str:
 
 
 def create_app(issuer: str, config: MockConfig | None = None, key: SigningKey | None = None, *,
-               admin_token: str | None = None) -> Starlette:
+               admin_token: str | None = None, limits: Limits | None = None, log_limit: int = LOG_CAP,
+               observer: Callable[[Request, dict[str, str], Response], None] | None = None) -> Starlette:
     """`admin_token`: what other machines send to use the teaching API (`Authorization: Bearer`);
-    None makes a random one (`app.state.guard.admin_token`). See mock_idp/guard.py."""
-    config = config or MockConfig.demo()
+    None makes a random one (`app.state.guard.admin_token`). See mock_idp/guard.py.
+    `limits`, `log_limit`: how much it keeps (a room keeps less per learner); `observer`: told of
+    every logged exchange (a room's progress view)."""
+    config = config if config is not None else MockConfig.demo()
     if key is None:
         key = SigningKey.from_pem(config.signing_key_pem) if config.signing_key_pem else SigningKey.generate()
-    store = Store(config)
+    store = Store(config, limits)
     # The log expires on the mock's clock, like everything else it keeps.
-    ctx = Context(issuer=normalise_issuer(issuer), store=store, key=key, log=ExchangeLog(clock=store.now))
+    ctx = Context(issuer=normalise_issuer(issuer), store=store, key=key,
+                  log=ExchangeLog(log_limit, clock=store.now, observer=observer))
 
     def plain(handler: Callable[[Context, Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         return functools.partial(handler, ctx)

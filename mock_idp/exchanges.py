@@ -129,14 +129,19 @@ def bounded(value: Any, budget: list[int]) -> Any:
 
 class ExchangeLog:
     def __init__(self, limit: int = LOG_CAP, clock: Callable[[], float] = time.time,
-                 lifetime: float = LOG_LIFETIME) -> None:
+                 lifetime: float = LOG_LIFETIME,
+                 observer: Callable[[Request, dict[str, str], Response], None] | None = None) -> None:
         """`clock`: the mock's (Store.now) so that advancing it ages the log too; the real
-        clock by default. Each entry's "time" is always the real time it was recorded."""
+        clock by default. Each entry's "time" is always the real time it was recorded.
+        `observer`: also told of every exchange, whatever the log keeps (a room's progress view)."""
         self.entries: ExpiringMap[dict[str, Any]] = ExpiringMap(clock, limit)
+        self.observer = observer
         self.lifetime = lifetime
         self.counter = itertools.count(1)
 
     def record(self, request: Request, params: dict[str, str], response: Response) -> None:
+        if self.observer is not None:
+            self.observer(request, params, response)
         body: Any = None
         content_type = response.headers.get("content-type", "")
         raw = getattr(response, "body", b"")

@@ -1,0 +1,227 @@
+"""The room's one address: each request goes to the mock of the learner it belongs to.
+
+Every learner's requests name them somewhere, the way Authgear finds a request's client:
+
+| path | the learner, from |
+|---|---|
+| `/oauth2/authorize` | `client_id` |
+| `/login`, `/select_account` | `login_request` (the pending login their authorization request made) |
+| `/oauth2/token`, `/oauth2/revoke` | the client's credentials (`client_id` in the form or HTTP Basic); for revoke, else the token |
+| `/oauth2/userinfo` | the access token's `client_id` claim |
+| `/oauth2/end_session` | `client_id`, else the `id_token_hint`'s audience, else the browser's session cookie |
+| `/logout`, `/settings` | the browser's session cookie |
+| `/_mock/...` | HTTP Basic with the learner's client id and secret; anything else is 401 |
+
+A request that names nobody (discovery, the JWKS, an unknown client) goes to the lobby, a mock
+with no clients and no users, which answers it as Authgear would. `/join` and `/_room` are the
+room's own pages (join.py, dashboard.py).
+
+Discovery names no client: it counts for a learner when it comes from an address from which
+exactly one learner's requests came recently (each laptop its own address; on a hub, where
+every kernel shares one, it is not counted).
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+import urllib.parse
+from typing import Any
+
+import jwt
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..context import SESSION_COOKIE
+from ..token import basic_credentials
+from .learners import Learner, Room
+
+MAX_BODY = 1024 * 1024  # the mock's own limits are far below; a larger body is refused here
+REALM = "mock_idp room"
+ADDRESS_MEMORY = 30 * 60  # seconds an address stays tied to the learners seen from it
+ADDRESSES_KEPT = 4096
+FORM = "application/x-www-form-urlencoded"
+
+
+def teaching_refusal(description: str, error: str = "unauthorized") -> JSONResponse:
+    return JSONResponse({"error": error, "error_description": description}, status_code=401,
+                        headers={"WWW-Authenticate": f'Basic realm="{REALM}"', "Cache-Control": "no-store"})
+
+
+class RoomRouter:
+    def __init__(self, room: Room, pages: ASGIApp) -> None:
+        self.room = room
+        self.pages = pages
+        # address -> {client_id: last seen}: which learners a laptop's address belongs to.
+        self.addresses: collections.OrderedDict[str, dict[str, float]] = collections.OrderedDict()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.pages(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        body = await read_body(receive)
+        if body is None:
+            await PlainTextResponse("Payload Too Large", status_code=413)(scope, receive, send)
+            return
+        replay = replayer(body)
+        path = scope["path"]
+        if path in ("/join", "/_room") or path.startswith("/_room/"):
+            await self.pages(scope, replay, send)
+            return
+        headers = Headers(scope=scope)
+        if path == "/_mock" or path.startswith("/_mock/"):
+            await self.teaching(scope, headers, replay, send)
+            return
+        learner = self.learner_for(path, headers, params_of(scope, headers, body))
+        address = scope["client"][0] if scope.get("client") else ""
+        if learner is not None:
+            self.remember(address, learner)
+            learner.progress.seen()
+            await learner.app(scope, replay, send)
+            return
+        if path == "/.well-known/openid-configuration":
+            known = self.only_learner_at(address)
+            if known is not None:
+                known.progress.done("discovery")
+        await self.room.lobby(scope, replay, send)
+
+    async def teaching(self, scope: Scope, headers: Headers, receive: Receive, send: Send) -> None:
+        """A learner's own teaching API, once their client secret is checked: the learner's mock
+        gets its admin token in place of their credentials (its guard asks for one)."""
+        credentials = basic_credentials(headers.get("authorization", ""))
+        if credentials is None:
+            response = teaching_refusal("in a room the teaching API needs your client's credentials: HTTP Basic "
+                                        "with your client id and client secret (the kit sends them)")
+            await response(scope, receive, send)
+            return
+        learner = self.room.learner(credentials[0])
+        if learner is None or not learner.secret_ok(credentials[1]):
+            await teaching_refusal("unknown client or wrong client secret", "invalid_client")(scope, receive, send)
+            return
+        self.remember(scope["client"][0] if scope.get("client") else "", learner)
+        learner.progress.seen()
+        raw = [(name, value) for name, value in scope["headers"] if name.lower() != b"authorization"]
+        raw.append((b"authorization", f"Bearer {learner.admin_token}".encode()))
+        await learner.app({**scope, "headers": raw}, receive, send)
+
+    # -- whose request is it?
+    def learner_for(self, path: str, headers: Headers, params: dict[str, str]) -> Learner | None:
+        room = self.room
+        if path == "/oauth2/authorize":
+            return room.learner(params.get("client_id"))
+        if path in ("/login", "/select_account"):
+            request_id = params.get("login_request")
+            return next((one for one in room.everyone() if one.ctx.store.login_request(request_id)), None)
+        if path in ("/oauth2/token", "/oauth2/revoke"):
+            basic = basic_credentials(headers.get("authorization", ""))
+            learner = room.learner(params.get("client_id") or (basic[0] if basic else None))
+            if learner is not None or path == "/oauth2/token":
+                return learner
+            return self.token_owner(params.get("token", ""))
+        if path == "/oauth2/userinfo":
+            scheme, _, token = headers.get("authorization", "").partition(" ")
+            token = token.strip() if scheme.lower() == "bearer" else params.get("access_token", "")
+            return room.learner(str(unverified(token).get("client_id", "")))
+        if path == "/oauth2/end_session":
+            learner = room.learner(params.get("client_id"))
+            if learner is None and params.get("id_token_hint"):
+                audience = unverified(params["id_token_hint"]).get("aud")
+                learner = room.learner(audience[0] if isinstance(audience, list) and audience else str(audience or ""))
+            return learner or self.session_owner(headers)
+        if path in ("/logout", "/settings"):
+            return self.session_owner(headers)
+        return None
+
+    def session_owner(self, headers: Headers) -> Learner | None:
+        cookie = cookie_value(headers.get("cookie", ""), SESSION_COOKIE)
+        if not cookie:
+            return None
+        return next((one for one in self.room.everyone() if one.ctx.store.session_for_cookie(cookie)), None)
+
+    def token_owner(self, token: str) -> Learner | None:
+        """The learner whose mock issued `token`: an access token names its client; a refresh
+        token is looked up in each learner's mock."""
+        learner = self.room.learner(str(unverified(token).get("client_id", "")))
+        if learner is not None or not token:
+            return learner
+        return next((one for one in self.room.everyone() if one.ctx.store.grant_for_refresh_token(token)), None)
+
+    # -- which learner is at an address?
+    def remember(self, address: str, learner: Learner) -> None:
+        if not address:
+            return
+        seen = self.addresses.pop(address, {})
+        seen[learner.client_id] = time.time()
+        self.addresses[address] = seen
+        while len(self.addresses) > ADDRESSES_KEPT:
+            self.addresses.popitem(last=False)
+
+    def only_learner_at(self, address: str) -> Learner | None:
+        now = time.time()
+        recent = [cid for cid, at in self.addresses.get(address, {}).items() if now - at < ADDRESS_MEMORY]
+        return self.room.learner(recent[0]) if len(recent) == 1 else None
+
+
+def unverified(token: str) -> dict[str, Any]:
+    """A JWT's claims, unchecked: only to find whose it is (the learner's mock checks it)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def cookie_value(header: str, name: str) -> str | None:
+    for pair in header.split(";"):
+        key, _, value = pair.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+def params_of(scope: Scope, headers: Headers, body: bytes) -> dict[str, str]:
+    """The query's and a form body's parameters (the first of each name), to find the learner."""
+    params = dict(urllib.parse.parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
+    if body and headers.get("content-type", "").split(";")[0].strip().lower() == FORM:
+        try:
+            form = urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            form = []
+        for name, value in form:
+            params.setdefault(name, value)
+    return params
+
+
+async def read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None past MAX_BODY."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def replayer(body: bytes) -> Receive:
+    """A `receive` that gives the body already read, once, then waits like a quiet client."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
