@@ -28,6 +28,8 @@ import requests
 
 from mock_idp.hosted import ENTRY, HostedMock, HubView, normalise_base_url
 
+from .settings import SettingsError
+
 START_TIMEOUT = 60  # seconds: the proxy waits for the mock to listen (up to 30 s) before it answers
 
 
@@ -49,8 +51,9 @@ class HubServer:
         return self.public_origin + path
 
 
-class HostedMockError(RuntimeError):
-    """The learner's mock could not be started through the hub; the message says what to do."""
+class HostedMockError(SettingsError):
+    """The learner's mock is not running, or could not be started through the hub; the message
+    says what to do."""
 
 
 def on_hub() -> HubServer | None:
@@ -65,20 +68,22 @@ def on_hub() -> HubServer | None:
         base_url = normalise_base_url(prefix)
     except ValueError:
         return None
-    service = urllib.parse.urlsplit(os.environ.get("JUPYTERHUB_SERVICE_URL", "") or "http://127.0.0.1:8888/")
+    service = urllib.parse.urlsplit(os.environ.get("JUPYTERHUB_SERVICE_URL", ""))
+    if service.scheme not in ("http", "https") or not service.port:
+        return None  # a hub too old to say where its server listens: the server's token goes nowhere else
     host = service.hostname or "127.0.0.1"
     if host in ("0.0.0.0", "::", ""):  # listening on every address: reach it on loopback
         host = "127.0.0.1"
     netloc = f"[{host}]" if ":" in host else host
     if service.port:
         netloc += f":{service.port}"
-    service_url = f"{service.scheme or 'http'}://{netloc}{base_url}"
+    service_url = f"{service.scheme}://{netloc}{base_url}"
     return HubServer(base_url=base_url, service_url=service_url, api_token=token, public_origin=public_origin())
 
 
 def public_origin() -> str:
-    """https://hub.example.org when the hub said where it is (its public_url, or the learner's
-    own subdomain), else ""."""
+    """https://hub.example.org when the hub said where it is (its public_url, or its public host
+    when it gives each learner a subdomain), else ""."""
     for name in ("JUPYTERHUB_PUBLIC_URL", "JUPYTERHUB_HOST"):
         parts = urllib.parse.urlsplit(os.environ.get(name, "").strip())
         if parts.scheme in ("http", "https") and parts.netloc:
@@ -89,45 +94,72 @@ def public_origin() -> str:
 _KNOWN: dict[str, HostedMock] = {}  # base_url -> the mock last seen answering
 
 
+def _loopback() -> requests.Session:
+    """For requests to this machine: never through an HTTP proxy from the environment (the
+    server's token must not travel anywhere else); the hub's internal TLS certificates, if any."""
+    session = requests.Session()
+    session.trust_env = False
+    ca = os.environ.get("JUPYTERHUB_SSL_CLIENT_CA")
+    if ca:
+        session.verify = ca
+    cert, key = os.environ.get("JUPYTERHUB_SSL_CERTFILE"), os.environ.get("JUPYTERHUB_SSL_KEYFILE")
+    if cert and key:
+        session.cert = (cert, key)
+    return session
+
+
 def _answers(mock: HostedMock) -> bool:
     try:
-        body = requests.get(mock.issuer + "/.well-known/openid-configuration", timeout=3).json()
+        with _loopback() as session:
+            body = session.get(mock.issuer + "/.well-known/openid-configuration", timeout=3).json()
     except (requests.RequestException, ValueError):
         return False
     return isinstance(body, dict) and body.get("issuer") == mock.issuer
 
 
-def hosted_mock(server: HubServer, check: bool = False) -> HostedMock:
-    """The learner's mock: the one the state file names if it answers, else started now through
-    the server's jupyter-server-proxy (one request to <server>/mock/). `check=False` trusts a
-    mock already seen in this kernel if the state file still names it (no request at all)."""
+def running_mock(server: HubServer) -> HostedMock:
+    """The learner's mock, if it runs (no request when this kernel saw it already); else
+    HostedMockError: connect() starts it."""
     current = HostedMock.read(server.base_url)
-    if current is not None and not check and _KNOWN.get(server.base_url) == current:
+    if current is not None and (_KNOWN.get(server.base_url) == current or _answers(current)):
+        _KNOWN[server.base_url] = current
         return current
+    raise HostedMockError("Your mock is not running: run the notebook's first cell (connect()), which starts it.")
+
+
+def hosted_mock(server: HubServer) -> HostedMock:
+    """The learner's mock: the one the state file names if it answers, else started now through
+    the server's jupyter-server-proxy (one request to <server>/mock/)."""
+    current = HostedMock.read(server.base_url)
     if current is not None and _answers(current):
         _KNOWN[server.base_url] = current
         return current
+    print(f"Starting your mock at {server.base_url}{ENTRY}/ …", flush=True)
     url = server.proxied(ENTRY + "/.well-known/openid-configuration")
     deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        try:
-            answer = requests.get(url, headers={"Authorization": f"token {server.api_token}"}, timeout=START_TIMEOUT)
-        except requests.RequestException as exc:
-            raise HostedMockError(
-                f"Your Jupyter server did not answer at {server.service_url} ({type(exc).__name__}), so the kit "
-                "cannot start your mock there. Restart your server (File → Hub Control Panel → Stop My Server, "
-                "then Start) and run this cell again.") from exc
-        # A mock that died is started again by the proxy at once; a request in between gets an error.
-        if answer.status_code == 200 or answer.status_code in (401, 403, 404) or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    with _loopback() as session:
+        while True:
+            try:
+                answer = session.get(url, headers={"Authorization": f"token {server.api_token}"},
+                                     timeout=START_TIMEOUT)
+            except requests.RequestException as exc:
+                raise HostedMockError(
+                    f"Your Jupyter server did not answer at {server.service_url} ({type(exc).__name__}), so the "
+                    "kit cannot start your mock there. Restart your server (File → Hub Control Panel → Stop My "
+                    "Server, then Start) and run this cell again.") from exc
+            # A mock that died is started again by the proxy at once: a request in between gets a 5xx.
+            if answer.status_code < 500 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
     if answer.status_code != 200:
         hint = {
             404: "jupyter-server-proxy is probably not installed where your Jupyter server runs: ask the hub's "
                  "admin to install the kit there (see the kit's README, 'On a JupyterHub').",
             403: "the kernel's token (JUPYTERHUB_API_TOKEN) may not use your server: restart the server.",
             401: "the kernel's token (JUPYTERHUB_API_TOKEN) may not use your server: restart the server.",
-        }.get(answer.status_code, f"the server answered HTTP {answer.status_code}: see the server's log.")
+        }.get(answer.status_code,
+              f"the server answered HTTP {answer.status_code}. To see why, open a terminal (File → New → "
+              f"Terminal) and run: python -m mock_idp --hosted --port 0 --base-url {server.base_url}")
         raise HostedMockError(f"Your mock did not start at {server.base_url}{ENTRY}/: {hint}")
     started = HostedMock.read(server.base_url)
     if started is None or not _answers(started):
@@ -150,5 +182,5 @@ def for_browser(url: str, settings) -> str:
     server = on_hub()
     if server is None or not settings.is_mock:
         return url
-    mock = hosted_mock(server)
+    mock = running_mock(server)
     return browser_url(url, mock, server) if mock.issuer == settings.endpoint else url

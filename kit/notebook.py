@@ -56,9 +56,14 @@ def connect() -> Settings:
     """Reads .env, makes sure the bundled mock answers if no Authgear project is configured,
     and says which provider the notebook is talking to."""
     server = hosted.on_hub()
-    if server is not None and load_settings().is_mock:
-        hosted.hosted_mock(server, check=True)  # started through the hub's proxy, if it is not running
-    settings = load_settings()
+    try:
+        settings: Settings | None = load_settings()
+    except hosted.HostedMockError:
+        settings = None  # on a hub, the learner's mock is not running yet
+    if server is not None and (settings is None or (settings.is_mock and not settings.room)):
+        hosted.hosted_mock(server)  # started through the hub's proxy if it is not running (or died)
+        settings = load_settings()
+    assert settings is not None
     if settings.room:
         _join_check(settings)
     elif settings.is_mock:
@@ -596,7 +601,11 @@ class PendingLogin:
             sock = bind(redirect.hostname or "localhost", port)
         except OSError:
             self.listen = False
-            print(f"(Port {redirect.port} is busy, e.g. the walkthrough runs there: paste the URL instead.)")
+            if hosted.on_hub() is not None and self.settings.is_mock:
+                print(f"(Port {redirect.port} of this server, where your mock sends the browser back, is taken by "
+                      "another program: stop your server (File → Hub Control Panel) and start it again.)")
+            else:
+                print(f"(Port {redirect.port} is busy, e.g. the walkthrough runs there: paste the URL instead.)")
             return
         self.listener = serve_app(app, sock, self.settings.redirect_url, proxy_headers=not on_hub)
         _LISTENERS[port] = self.listener

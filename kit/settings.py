@@ -104,7 +104,7 @@ def bundled_mock(redirect_url: str | None = None) -> Settings:
 
     server = hosted.on_hub()
     if server is not None:
-        mock = hosted.hosted_mock(server)
+        mock = hosted.running_mock(server)  # connect() starts it: reading settings starts nothing
         return Settings(mock.issuer, MOCK_CLIENT_ID, MOCK_CLIENT_SECRET, redirect_url or mock.redirect_url, is_mock=True)
     return Settings(MOCK_ENDPOINT, MOCK_CLIENT_ID, MOCK_CLIENT_SECRET, redirect_url or DEFAULT_REDIRECT_URL, is_mock=True)
 

@@ -31,7 +31,6 @@ hub, at `https://HUB/user/alice/`. So:
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import hashlib
 import ipaddress
@@ -39,6 +38,7 @@ import json
 import os
 import re
 import socket
+import stat
 import struct
 import sys
 import urllib.parse
@@ -54,9 +54,10 @@ from .guard import HOST_HEADER
 
 ENTRY = "mock"  # <server>/mock/: the name of the jupyter-server-proxy entry
 HUB_REDIRECT_ORIGINS = ("http://localhost:3000",)  # the demo clients' app origin, made the kernel's listener
-# Request headers the hub and Jupyter add for themselves; the mock never needs them (and its log
-# must not show the hub's cookies or tokens).
+# The only cookies that reach the mock through the hub: its own. The hub's (its login, Jupyter's
+# _xsrf) never do, so the mock's log cannot show them.
 OWN_COOKIES = ("mock_idp_",)
+LISTEN = "0A"  # a socket's state in /proc/net/tcp: listening
 CONTEXT_PATH = re.compile(r"/(?:[A-Za-z0-9\-._~%!$&'()*+,;=:@]+/)*[A-Za-z0-9\-._~%!$&'()*+,;=:@]+/?")
 
 
@@ -115,9 +116,10 @@ class HostedMock:
         return self.write_to(state_file(self.base_url))
 
     def write_to(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        temporary.unlink(missing_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
         with os.fdopen(fd, "w") as file:
             json.dump(dataclasses.asdict(self), file)
         os.replace(temporary, path)  # a reader never sees half a file
@@ -129,11 +131,22 @@ class HostedMock:
 
     @classmethod
     def read_from(cls, path: Path) -> HostedMock | None:
+        """What the file says, if it is this user's own private file (a file someone else put
+        there, or one others may write, is not believed)."""
         try:
-            data = json.loads(path.read_text())
-            return cls(**{field.name: data[field.name] for field in dataclasses.fields(cls)})
-        except (OSError, ValueError, KeyError, TypeError):
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
             return None
+        with os.fdopen(fd) as file:
+            try:
+                status = os.fstat(file.fileno())
+                if (not stat.S_ISREG(status.st_mode) or status.st_uid != os.geteuid()
+                        or status.st_mode & 0o077):
+                    return None
+                data = json.loads(file.read())
+                return cls(**{field.name: data[field.name] for field in dataclasses.fields(cls)})
+            except (OSError, ValueError, KeyError, TypeError):
+                return None
 
 
 def hosted_config(config: Any, redirect_origin: str) -> Any:
@@ -146,6 +159,9 @@ def hosted_config(config: Any, redirect_origin: str) -> Any:
             for old in HUB_REDIRECT_ORIGINS:
                 if uri == old or uri.startswith(old + "/"):
                     uri = redirect_origin + uri[len(old):]
+            # No other port of this machine: on a shared hub any learner may listen there.
+            if is_loopback_uri(uri) and not (uri == redirect_origin or uri.startswith(redirect_origin + "/")):
+                continue
             if uri not in out:
                 out.append(uri)
         return out
@@ -154,6 +170,10 @@ def hosted_config(config: Any, redirect_origin: str) -> Any:
         client.redirect_uris = moved(client.redirect_uris)
         client.post_logout_redirect_uris = moved(client.post_logout_redirect_uris)
     return config
+
+
+def is_loopback_uri(uri: str) -> bool:
+    return urllib.parse.urlsplit(uri).hostname in ("localhost", "127.0.0.1", "::1")
 
 
 def free_port(preferred: int | None = None) -> int:
@@ -218,6 +238,28 @@ def can_tell_users() -> bool:
     return os.path.exists("/proc/net/tcp")
 
 
+def listener_uid(port: int) -> int | None:
+    """The Unix user of the socket listening on loopback port `port` (Linux), or None if none is."""
+    wanted = "%04X" % port
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as lines:
+                next(lines, None)
+                for line in lines:
+                    fields = line.split()
+                    if len(fields) > 7 and fields[3] == LISTEN and fields[1].rsplit(":", 1)[-1] == wanted:
+                        return int(fields[7])
+        except OSError:
+            continue
+    return None
+
+
+def port_is_ours(port: int) -> bool:
+    """Whether what listens on loopback port `port` is this user's (the notebook's listener),
+    so the browser may be sent there with its hub cookie. True where it cannot be told."""
+    return not can_tell_users() or listener_uid(port) == os.geteuid()
+
+
 class SameUser:
     """Refuses (403) a connection from a process of another Unix user of this machine."""
 
@@ -226,9 +268,9 @@ class SameUser:
         self.uid = os.geteuid()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("client") and scope.get("server"):
+        if scope["type"] == "http" and scope.get("client") and scope.get("server") and can_tell_users():
             owner = peer_uid(tuple(scope["client"]), tuple(scope["server"]))
-            if owner is not None and owner != self.uid:
+            if owner != self.uid:  # another user's, or a connection the system does not show
                 response = JSONResponse(
                     {"error": "access_denied",
                      "error_description": "this mock belongs to another user of this machine"},
@@ -255,6 +297,16 @@ class HubView(BrowserView):
         self.cookie_path = context_path.rstrip("/") + "/"
         self.ports = origin + base_url + "proxy/"
 
+    @staticmethod
+    def loopback_port(url: str) -> int | None:
+        """The port, if `url` is http on this machine's loopback (the notebook's listener)."""
+        parts = urllib.parse.urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            return None
+        return port if parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost") and port else None
+
     def translate(self, url: str) -> str:
         parts = urllib.parse.urlsplit(url)
         rest = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment))
@@ -264,20 +316,46 @@ class HubView(BrowserView):
             return self.base + rest
         if self.origin and f"{parts.scheme}://{parts.netloc}".lower() == self.origin:
             return url  # already the browser's address (the mock's pages are written so)
-        try:
-            port = parts.port
-        except ValueError:
-            return url
-        if parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost") and port:
+        port = self.loopback_port(url)
+        if port is not None:
             return f"{self.ports}{port}{rest}"  # a loopback port of this machine: through jupyter-server-proxy
         return url
+
+
+def browser_origin(headers: Headers, scope: Scope) -> str | None:
+    """The scheme and host the learner's browser used, or None if the headers make no sense.
+
+    The host is the request's `Host` (the hub's proxies keep it). The scheme, in order: the
+    hub's public address (JUPYTERHUB_PUBLIC_URL, the admin's setting) when it names that host;
+    X-Forwarded-Proto (the hub's proxy adds it); the scheme of the page the browser came from
+    (Origin or Referer) when it names that host, for a hub whose TLS ends at a load balancer that
+    adds no header; else http."""
+    host = (headers.get("host") or "").lower()
+    if not HOST_HEADER.fullmatch(host):
+        return None
+    public = urllib.parse.urlsplit(os.environ.get("JUPYTERHUB_PUBLIC_URL", ""))
+    if public.scheme in ("http", "https") and public.netloc.lower() == host:
+        return f"{public.scheme}://{host}"
+    forwarded = first_value(headers.get("x-forwarded-proto"))
+    if forwarded is not None:
+        forwarded = forwarded.lower()
+        return f"{forwarded}://{host}" if forwarded in ("http", "https") else None
+    for name in ("origin", "referer"):
+        came_from = urllib.parse.urlsplit(headers.get(name) or "")
+        if came_from.scheme in ("http", "https") and came_from.netloc.lower() == host:
+            return f"{came_from.scheme}://{host}"
+    return f"http://{host}"
 
 
 class ThroughTheHub:
     """For requests jupyter-server-proxy brought from the learner's browser (they carry
     `X-Forwarded-Context`): sets the request's browser view (ctx.endpoint and form actions use
     it), drops the hub's own cookies and headers before the mock sees them, and puts the prefix
-    back into `Location` and the cookies' `Path` on the way out."""
+    back into `Location` and the cookies' `Path` on the way out.
+
+    A redirect to a loopback port (the notebook's listener) is sent only when that port is held
+    by this user: jupyter-server-proxy would hand the browser, with its hub cookie, to whoever
+    listens there, and on a shared machine that could be another learner's program."""
 
     def __init__(self, app: ASGIApp, issuer: str, base_url: str) -> None:
         self.app = app
@@ -294,11 +372,10 @@ class ThroughTheHub:
         if (not CONTEXT_PATH.fullmatch(context) or not context.startswith(self.base_url)
                 or any(segment in (".", "..") for segment in context.split("/"))):
             return "the proxy's X-Forwarded-Context is not a path under this server"
-        scheme = (first_value(headers.get("x-forwarded-proto")) or scope.get("scheme") or "http").lower()
-        host = first_value(headers.get("x-forwarded-host")) or headers.get("host", "")
-        if scheme not in ("http", "https") or not HOST_HEADER.fullmatch(host):
+        origin = browser_origin(headers, scope)
+        if origin is None:
             return "the request's Host or X-Forwarded-Proto is not one a browser sends"
-        return HubView(self.issuer, f"{scheme}://{host.lower()}", context, self.base_url)
+        return HubView(self.issuer, origin, context, self.base_url)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -313,11 +390,20 @@ class ThroughTheHub:
             return
         scope = {**scope, "headers": own_headers(scope)}
         secure = view.origin.startswith("https://")
+        refused = False
 
         async def send_for_browser(message: Message) -> None:
+            nonlocal refused
+            if refused:
+                return  # the original answer's body: replaced
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 if "location" in headers:
+                    port = view.loopback_port(headers["location"])
+                    if port is not None and not port_is_ours(port):
+                        refused = True
+                        await not_yours(port)(scope, receive, send)
+                        return
                     headers["location"] = view.translate(headers["location"])
                 cookies = [for_browser_cookie(value, view.cookie_path, secure)
                            for name, value in headers.raw if name.lower() == b"set-cookie"]
@@ -332,6 +418,13 @@ class ThroughTheHub:
             await self.app(scope, receive, send_for_browser)
         finally:
             browser_view.reset(token)
+
+
+def not_yours(port: int) -> PlainTextResponse:
+    return PlainTextResponse(
+        f"Not sent on: the login would go back to port {port} of your server, and nothing of yours listens "
+        "there now. Run the notebook's login cell again (it listens while it waits), then use its new link.\n",
+        status_code=409, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
 
 def own_headers(scope: Scope) -> list[tuple[bytes, bytes]]:

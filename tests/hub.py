@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import psutil  # installed with ipython (the kernels' own dependency)
+import psutil  # declared in the test extra: finds every process a hub run left, to stop it
 import pytest
 import requests
 import websocket  # websocket-client, installed with jupyter_server: a blocking client suits a sync test

@@ -105,6 +105,16 @@ def mock(tmp_path: Path) -> Iterator[HostedMock]:
         yield running
 
 
+@contextlib.contextmanager
+def listening(port: int) -> Iterator[socket.socket]:
+    """A socket of ours listening on loopback `port`, as the notebook's login cell does."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(1)
+        yield sock
+
+
 def authorization_url(mock: HostedMock, state: str = "s-123") -> tuple[str, str]:
     verifier, challenge = pkce_pair()
     query = urllib.parse.urlencode({
@@ -158,9 +168,10 @@ def test_the_browser_logs_in_through_the_hub_and_the_kernel_redeems_the_code(moc
     page = requests.get(f"{mock.issuer}/login?{login_request.query}", headers=headers, timeout=5)
     assert 'action="https://hub.example.org/user/alice/mock/login"' in page.text
     form = dict(urllib.parse.parse_qsl(login_request.query))
-    posted = requests.post(f"{mock.issuer}/login", allow_redirects=False, timeout=5,
-                           headers={**headers, "Origin": "https://hub.example.org"},
-                           data={**form, "email": "alice@example.com", "password": "alice123", "action": "login"})
+    with listening(mock.callback_port):  # the notebook's login cell, waiting
+        posted = requests.post(f"{mock.issuer}/login", allow_redirects=False, timeout=5,
+                               headers={**headers, "Origin": "https://hub.example.org"},
+                               data={**form, "email": "alice@example.com", "password": "alice123", "action": "login"})
     assert posted.status_code == 303, posted.text
     landed = posted.headers["location"]
     # The kernel's listener on this machine, as the browser reaches it: through jupyter-server-proxy.
@@ -181,7 +192,9 @@ def test_the_browser_logs_in_through_the_hub_and_the_kernel_redeems_the_code(moc
 
 def test_an_error_redirect_goes_through_the_hub_too(mock: HostedMock) -> None:
     url, _ = authorization_url(mock)
-    answer = requests.get(url.replace("scope=openid", "scope=email"), headers=HUB, allow_redirects=False, timeout=5)
+    with listening(mock.callback_port):
+        answer = requests.get(url.replace("scope=openid", "scope=email"), headers=HUB, allow_redirects=False,
+                              timeout=5)
     assert answer.status_code == 303
     assert answer.headers["location"].startswith(
         f"https://hub.example.org/user/alice/proxy/{mock.callback_port}/auth-redirect?error=invalid_scope")
@@ -241,6 +254,53 @@ def test_another_user_of_the_machine_cannot_reach_the_mock(mock: HostedMock) -> 
     assert answer.startswith("HTTP/1.1 403"), answer
     assert "another user" in answer
     assert requests.get(mock.issuer + "/.well-known/openid-configuration", timeout=5).status_code == 200
+
+
+def test_the_browser_is_not_sent_to_a_port_another_user_holds(mock: HostedMock) -> None:
+    """jupyter-server-proxy would hand the learner's browser, hub cookie and all, to whoever
+    listens on the callback port: on a shared machine, when the notebook is not listening,
+    that could be another learner's program."""
+    assert os.geteuid() == 0, "this test drops a child process to another user: run the suite as root (CI does)"
+    url, _ = authorization_url(mock)
+    nobody_listens = f"""
+import os, socket, sys, time
+os.setgid({NOBODY}); os.setuid({NOBODY})
+s = socket.socket(); s.bind(("127.0.0.1", {mock.callback_port})); s.listen(1)
+print("listening", flush=True); time.sleep(30)
+"""
+    squatter = subprocess.Popen(["/usr/bin/env", "-i", "/bin/sh", "-c", "exec \"$0\" -c \"$1\"",
+                                 "/usr/bin/python3", nobody_listens], stdout=subprocess.PIPE, text=True)
+    try:
+        assert squatter.stdout.readline().strip() == "listening"
+        answer = requests.get(url.replace("scope=openid", "scope=email"), headers=HUB, allow_redirects=False,
+                              timeout=5)
+        assert answer.status_code == 409 and "location" not in answer.headers
+        assert "nothing of yours listens" in answer.text
+    finally:
+        squatter.kill()
+        squatter.wait(5)
+    # Nobody at all on the port (the login cell not waiting): not sent there either.
+    nobody = requests.get(url.replace("scope=openid", "scope=email"), headers=HUB, allow_redirects=False, timeout=5)
+    assert nobody.status_code == 409
+
+
+def test_absolute_links_with_the_hubs_public_address_and_https_behind_a_load_balancer(
+        mock: HostedMock, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A TLS load balancer that adds no X-Forwarded-Proto: the page the browser came from says https.
+    url, _ = authorization_url(mock)
+    headers = {k: v for k, v in HUB.items() if k != "X-Forwarded-Proto"}
+    answer = requests.get(url, headers={**headers, "Referer": "https://hub.example.org/user/alice/lab"},
+                          allow_redirects=False, timeout=5)
+    assert answer.headers["location"].startswith("https://hub.example.org/user/alice/mock/login?")
+    # X-Forwarded-Host is not believed: the Host the browser sent is.
+    forged = requests.get(url, headers={**HUB, "X-Forwarded-Host": "evil.example"}, allow_redirects=False, timeout=5)
+    assert forged.headers["location"].startswith("https://hub.example.org/")
+    # The kit's links: with the hub's public address, whole URLs.
+    from kit import hosted
+
+    monkeypatch.setenv("JUPYTERHUB_PUBLIC_URL", "https://hub.example.org/")
+    server = hosted.HubServer("/user/alice/", "http://127.0.0.1:1/user/alice/", "t", hosted.public_origin())
+    assert hosted.browser_url(url, mock, server).startswith("https://hub.example.org/user/alice/mock/oauth2/authorize?")
 
 
 def test_a_restarted_mock_keeps_the_callback_port(tmp_path: Path) -> None:

@@ -196,7 +196,7 @@ def test_environment_yml_lists_only_published_requirements() -> None:
     (`-e .`, a path, a URL) would point at nothing, or cost the cached environment."""
     conda, pip = environment_yml()
     local = [item for item in pip if not PUBLISHED.fullmatch(item)]
-    local += [item for item in conda if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*(=[0-9][0-9.*]*)?", item)]
+    local += [item for item in conda if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*((=|>=)[0-9][0-9.*]*)?", item)]
     assert local == [], f"environment.yml: not published requirements (postBuild installs the kit): {local}"
 
 

@@ -24,12 +24,13 @@ def register_with_mock(settings: Settings, port: int) -> None:
     """With the mock and a port other than 3000: add this port's redirect and post-logout
     URIs to the demo client (through the mock's teaching API), as you would in the portal."""
     origin = f"http://localhost:{port}"
-    clients = requests.get(settings.endpoint + "/_mock/clients", timeout=5).json()["clients"]
+    auth = settings.teaching_auth  # in a room: the learner's own client credentials
+    clients = requests.get(settings.endpoint + "/_mock/clients", auth=auth, timeout=5).json()["clients"]
     client = next(c for c in clients if c["client_id"] == settings.client_id)
     client["client_secret"] = settings.client_secret  # the list shows it shortened
     client["redirect_uris"] = sorted(set(client["redirect_uris"]) | {origin + "/auth-redirect"})
     client["post_logout_redirect_uris"] = sorted(set(client["post_logout_redirect_uris"]) | {origin + "/"})
-    requests.post(settings.endpoint + "/_mock/clients", json=client, timeout=5).raise_for_status()
+    requests.post(settings.endpoint + "/_mock/clients", json=client, auth=auth, timeout=5).raise_for_status()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,12 +40,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     args = parser.parse_args(argv)
 
+    # The walkthrough is an app on this machine, with the mock on --mock-port: not the notebooks'
+    # own mock beside a JupyterHub server (kit/hosted.py), even when started from a hub's terminal.
+    os.environ["KIT_HOSTED"] = "0"
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(f"walkthrough: {exc}", file=sys.stderr)
         return 2
-    if settings.is_mock:
+    if settings.room:
+        print(f"Using the room's mock at {settings.endpoint}, with your client {settings.client_id}")
+        if args.port != 3000 and settings.redirect_url == DEFAULT_REDIRECT_URL:
+            settings = dataclasses.replace(settings, redirect_url=f"http://localhost:{args.port}/auth-redirect")
+            register_with_mock(settings, args.port)
+    elif settings.is_mock:
         settings = dataclasses.replace(settings, endpoint=f"http://localhost:{args.mock_port}")
         try:
             started = ensure_mock(settings.endpoint)
