@@ -220,6 +220,16 @@ def test_a_client_a_learner_registers_is_routed_to_their_mock(room: tuple[Room, 
     assert rotated.status_code == 200 and rotated.json()["refresh_token"] != tokens["refresh_token"]
 
 
+def test_a_learner_registers_clients_only_under_their_own_id(room: tuple[Room, RunningServer]) -> None:
+    _, server = room
+    ada, bob = joined(server.url, "Ada"), joined(server.url, "Bob")
+    for taken in (bob["client_id"], bob["client_id"] + "-rotating", "mock-client"):
+        answer = teaching(server.url, ada, "POST", "/_mock/clients",
+                          json={"client_id": taken, "client_secret": "s", "redirect_uris": [REDIRECT]})
+        assert answer.status_code == 400 and ada["client_id"] in answer.json()["error_description"]
+    assert log_in(server.url, bob)["access_token"]  # Bob's client is still Bob's
+
+
 def test_requests_that_name_nobody_get_authgears_answers(room: tuple[Room, RunningServer]) -> None:
     _, server = room
     unknown = requests.get(server.url + "/oauth2/authorize", params={

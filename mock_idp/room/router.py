@@ -24,6 +24,7 @@ every kernel shares one, it is not counted).
 from __future__ import annotations
 
 import collections
+import json
 import time
 import urllib.parse
 from typing import Any
@@ -73,7 +74,7 @@ class RoomRouter:
             return
         headers = Headers(scope=scope)
         if path == "/_mock" or path.startswith("/_mock/"):
-            await self.teaching(scope, headers, replay, send)
+            await self.teaching(scope, headers, replay, send, body)
             return
         learner = self.learner_for(path, headers, params_of(scope, headers, body))
         address = scope["client"][0] if scope.get("client") else ""
@@ -88,7 +89,7 @@ class RoomRouter:
                 known.progress.done("discovery")
         await self.room.lobby(scope, replay, send)
 
-    async def teaching(self, scope: Scope, headers: Headers, receive: Receive, send: Send) -> None:
+    async def teaching(self, scope: Scope, headers: Headers, receive: Receive, send: Send, body: bytes) -> None:
         """A learner's own teaching API, once their client secret is checked: the learner's mock
         gets its admin token in place of their credentials (its guard asks for one)."""
         credentials = basic_credentials(headers.get("authorization", ""))
@@ -103,6 +104,11 @@ class RoomRouter:
             return
         self.remember(scope["client"][0] if scope.get("client") else "", learner)
         learner.progress.seen()
+        foreign = foreign_client_id(scope, body, learner)
+        if foreign is not None:
+            await JSONResponse({"error": "invalid_request", "error_description": foreign}, status_code=400,
+                               headers={"Cache-Control": "no-store"})(scope, receive, send)
+            return
         raw = [(name, value) for name, value in scope["headers"] if name.lower() != b"authorization"]
         raw.append((b"authorization", f"Bearer {learner.admin_token}".encode()))
         await learner.app({**scope, "headers": raw}, receive, send)
@@ -163,6 +169,23 @@ class RoomRouter:
         now = time.time()
         recent = [cid for cid, at in self.addresses.get(address, {}).items() if now - at < ADDRESS_MEMORY]
         return self.room.learner(recent[0]) if len(recent) == 1 else None
+
+
+def foreign_client_id(scope: Scope, body: bytes, learner: Learner) -> str | None:
+    """Why a client a learner registers in their mock (POST /_mock/clients) is refused, or None.
+    Its id must start with the learner's own client id: the room finds a request's learner by
+    its client id, so a learner must not take an id a classmate uses (or will)."""
+    if scope["method"] != "POST" or scope["path"].rstrip("/") != "/_mock/clients":
+        return None
+    try:
+        sent = json.loads(body or b"null")
+    except ValueError:
+        return None  # the mock answers it
+    client_id = sent.get("client_id") if isinstance(sent, dict) else None
+    if not isinstance(client_id, str) or client_id.startswith(learner.client_id):
+        return None
+    return (f"in a room, the ids of your clients start with your own client id: e.g. "
+            f"{learner.client_id}-second, not {client_id[:60]!r}")
 
 
 def unverified(token: str) -> dict[str, Any]:
