@@ -1,11 +1,13 @@
-# Two commands for a fresh machine (see README):
+# Commands for a fresh machine (see README):
 #   make lab    set up, start the bundled mock and JupyterLab on the notebooks
 #   make test   set up (including a browser and the npm packages for the end-to-end tests) and run every test
+#   make room   (the instructor) set up, start one mock for a whole classroom: learners join at its /join page;
+#               ROOM_ARGS passes options on, e.g. make room ROOM_ARGS="--port 4100 --issuer http://classroom-pc.local:4100"
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: lab test setup setup-test browser test-tools bench mock walkthrough
+.PHONY: lab test setup setup-test browser test-tools bench mock walkthrough room
 
 # What a learner needs (the notebooks, the mock, the walkthrough): no test tools. pip shows its progress.
 $(VENV)/.installed: pyproject.toml
@@ -36,6 +38,10 @@ lab: setup
 
 mock: setup
 	$(PY) -m mock_idp
+
+# One mock for the whole room (mock_idp/room/): every address by default, port 4000.
+room: setup
+	$(PY) -m mock_idp --room $(ROOM_ARGS)
 
 walkthrough: setup
 	$(PY) -m walkthrough
