@@ -286,10 +286,24 @@ def test_progress_shows_each_learners_steps_and_errors(room: tuple[Room, Running
     # Discovery came from 127.0.0.1, where two learners are seen: not counted for either.
     assert done == {"authorize", "login", "token", "userinfo", "refresh", "revocation"}
     assert rows["Ada"]["authorize"] == {"state": True, "nonce": True, "pkce": True}
+    assert rows["Ada"]["last_done"] >= rows["Ada"]["steps"]["revocation"]
     assert rows["Ada"]["errors"] == 0 and rows["Ada"]["last_seen"] <= time.time()
     assert rows["Bob"]["errors"] == 1 and rows["Bob"]["last_error"]["step"] == "token"
     assert rows["Bob"]["last_error"]["error"] == "invalid_grant"
     assert all(at is None for at in rows["Bob"]["steps"].values())
+
+
+def test_the_authorize_flags_are_those_of_the_request_that_logged_in(room: tuple[Room, RunningServer]) -> None:
+    """A probe of the authorization endpoint without state, nonce or PKCE (notebook 01's
+    preflight) does not mark a learner who logs in with all three."""
+    the_room, server = room
+    ada = joined(server.url, "Ada")
+    probe = requests.get(server.url + "/oauth2/authorize", allow_redirects=False, timeout=5, params={
+        "client_id": ada["client_id"], "redirect_uri": REDIRECT, "response_type": "code", "scope": "openid"})
+    assert probe.status_code in (302, 303)
+    log_in(server.url, ada)
+    row = the_room.progress()["learners"][0]
+    assert row["authorize"] == {"state": True, "nonce": True, "pkce": True}
 
 
 def test_discovery_counts_for_the_only_learner_at_an_address(room: tuple[Room, RunningServer]) -> None:

@@ -345,3 +345,37 @@ def test_the_dashboard_without_the_token_is_refused_in_the_browser(
     answer = page.goto(server.url + "/_room?token=not-the-token")
     assert answer is not None and answer.status == 403
     assert page.dialogs == []
+
+
+def test_a_row_is_marked_stuck_after_an_old_error_until_a_step_succeeds(
+        room: tuple[Room, RunningServer], page: Any) -> None:  # noqa: F811
+    """Stuck: an error more than two minutes old with no success since. The error's time is set
+    back in the room itself (waiting two minutes is not a test)."""
+    from playwright.sync_api import expect
+
+    the_room, server = room
+    ada = joined(server.url, "Ada")
+    page.goto(server.url + "/_room?token=" + urllib.parse.quote(the_room.instructor_token))
+    bad = requests.post(server.url + "/oauth2/token", timeout=5, data={
+        "grant_type": "authorization_code", "code": "made-up", "redirect_uri": REDIRECT},
+        auth=(ada["client_id"], ada["client_secret"]))
+    assert bad.status_code == 400
+    learner = the_room.learner(ada["client_id"])
+    assert learner is not None and learner.progress.last_error is not None
+    fresh = page.locator(f'#rows tr[data-client-id="{ada["client_id"]}"]')
+    expect(fresh).to_be_visible(timeout=WAIT)
+    expect(fresh).not_to_have_class(re.compile(r"\bstuck\b"))  # a fresh error is not being stuck
+    learner.progress.last_error.at -= 300
+    expect(fresh).to_have_class(re.compile(r"\bstuck\b"), timeout=WAIT)
+    shot(page, "06-stuck")
+    # A step that succeeds afterwards: no longer stuck.
+    assert requests.get(server.url + "/_mock/clock", auth=(ada["client_id"], ada["client_secret"]),
+                        timeout=5).status_code == 200
+    metadata = requests.get(server.url + "/.well-known/openid-configuration", timeout=5).json()
+    verifier, challenge = pkce_pair()
+    landed = Browser(requests.Session()).login(metadata["authorization_endpoint"] + "?" + urllib.parse.urlencode({
+        "client_id": ada["client_id"], "redirect_uri": REDIRECT, "response_type": "code", "scope": "openid",
+        "state": "s", "code_challenge": challenge, "code_challenge_method": "S256"}), until=REDIRECT,
+        email=ada["email"], password=ada["password"])
+    assert landed.params["code"]
+    expect(fresh).not_to_have_class(re.compile(r"\bstuck\b"), timeout=WAIT)

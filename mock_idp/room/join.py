@@ -28,7 +28,7 @@ def wants_json(request: Request) -> bool:
 
 
 def page(room: Room, status: int = 200, **values: Any) -> HTMLResponse:
-    values = {"action": room.issuer + "/join", "count": len(room.learners), "capacity": room.max_learners,
+    values = {"action": "/join",  # this page's own origin, whatever name it was opened under "count": len(room.learners), "capacity": room.max_learners,
               "name": "", "learner": None, "error": None, "new": False, **values}
     html = TEMPLATES.get_template("room_join.html").render(**values)
     return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
@@ -43,8 +43,11 @@ def refusal(room: Room, request: Request, message: str, status: int, name: str =
 
 
 def from_another_site(room: Room, request: Request) -> bool:
+    """A form posted by a page of another site. The join page itself may have been opened under
+    another name of this machine (classroom-pc.local instead of its address): its own origin is fine."""
     origin = request.headers.get("origin")
-    return (origin is not None and origin != room.issuer) or request.headers.get("sec-fetch-site") == "cross-site"
+    own = {room.issuer, f"{request.url.scheme}://{request.headers.get('host', '')}"}
+    return (origin is not None and origin not in own) or request.headers.get("sec-fetch-site") == "cross-site"
 
 
 async def join(room: Room, request: Request) -> Response:

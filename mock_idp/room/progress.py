@@ -42,6 +42,9 @@ class Progress:
         self.lock = threading.Lock()
         self.steps: dict[str, float | None] = {step: None for step in STEPS}
         self.authorize_had = {"state": False, "nonce": False, "pkce": False}
+        self.asked = dict(self.authorize_had)  # the last authorization request's, until its login ends
+        self.logged_in = False  # once a login ended with a code, authorize_had is that login's
+        self.last_done: float | None = None  # the last step that succeeded (a first time or again)
         self.errors = 0
         self.last_error: LastError | None = None
         self.last_seen: float | None = None
@@ -54,7 +57,7 @@ class Progress:
     def done(self, step: str) -> None:
         with self.lock:
             now = time.time()
-            self.last_seen = now
+            self.last_seen = self.last_done = now
             if self.steps[step] is None:
                 self.steps[step] = now
 
@@ -73,8 +76,16 @@ class Progress:
             return
         if step == "authorize" and ok is not False:
             with self.lock:
-                self.authorize_had = {"state": bool(params.get("state")), "nonce": bool(params.get("nonce")),
-                                      "pkce": bool(params.get("code_challenge"))}
+                # Counted once this request's login ends with a code: a request that only probes the
+                # endpoint (notebook 01's preflight) does not say how the learner logs in.
+                self.asked = {"state": bool(params.get("state")), "nonce": bool(params.get("nonce")),
+                              "pkce": bool(params.get("code_challenge"))}
+        if "code" in location_query(response) and step in ("authorize", "login"):
+            with self.lock:
+                self.authorize_had = dict(self.asked)
+                self.logged_in = True
+            if step == "authorize":  # prompt=none, or a login the browser already had: no page
+                self.done("login")
         if ok:
             self.done(step)
         elif ok is False:
@@ -87,8 +98,11 @@ class Progress:
         with self.lock:
             return {
                 "steps": dict(self.steps),
-                "authorize": dict(self.authorize_had),
+                # What the last login's authorization request carried; before any login, the last
+                # request's (so a learner still at the login page shows what they sent).
+                "authorize": dict(self.authorize_had if self.logged_in else self.asked),
                 "errors": self.errors,
+                "last_done": self.last_done,
                 "last_error": self.last_error.view() if self.last_error else None,
                 "last_seen": self.last_seen,
             }
