@@ -330,3 +330,14 @@ def test_the_command_line_prints_the_dashboard_and_join_addresses() -> None:
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_the_join_page_works_under_another_name_of_the_machine(room: tuple[Room, RunningServer]) -> None:
+    """Opened as http://localhost:PORT/join while the issuer says 127.0.0.1: the page posts to
+    its own origin, and that origin is not another site."""
+    _, server = room
+    other_name = server.url.replace("127.0.0.1", "localhost")
+    page = requests.get(other_name + "/join", timeout=5)
+    assert 'action="/join"' in page.text
+    answer = requests.post(other_name + "/join", data={"name": "Lin"}, headers={"Origin": other_name}, timeout=5)
+    assert answer.status_code == 201 and f"AUTHGEAR_ENDPOINT={server.url}" in answer.text
