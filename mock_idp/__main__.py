@@ -1,4 +1,5 @@
 """python -m mock_idp [--host H] [--port P] [--issuer URL] [--config FILE] [--admin-token TOKEN]
+                     [--profile {authgear,strict}]
 
 On a JupyterHub jupyter-server-proxy runs `python -m mock_idp --hosted --port P --base-url /user/NAME/`
 (mock_idp/hosted.py)."""
@@ -21,6 +22,7 @@ from .app import create_app
 from .config import ConfigError, MockConfig
 from .guard import check_admin_token, is_loopback_host, new_admin_token
 from .hosted import normalise_base_url
+from .profiles import DEFAULT, PROFILES, Profile
 from .server import bind, origin
 
 ADMIN_TOKEN_ENV = "MOCK_IDP_ADMIN_TOKEN"
@@ -35,7 +37,8 @@ def write_private(token: str, port: int) -> Path:
     return Path(name)
 
 
-def banner(issuer: str, config: MockConfig, host: str, token_file: Path | None = None) -> str:
+def banner(issuer: str, config: MockConfig, host: str, token_file: Path | None = None,
+           profile: Profile = PROFILES[DEFAULT]) -> str:
     """What the command line prints once it listens.
 
     On loopback (the learner's own laptop) the demo secrets and passwords are shown: they are
@@ -64,6 +67,7 @@ def banner(issuer: str, config: MockConfig, host: str, token_file: Path | None =
         lines.append(f"  client {client.client_id}{kind}; redirect URIs {', '.join(client.redirect_uris)}")
     for user in config.users.values():
         lines.append(f"  user {user.email}" if exposed else f"  user {user.email} / {user.password}")
+    lines.append(f"  profile {profile.name}: {profile.summary} (choose with --profile {'|'.join(PROFILES)})")
     if exposed:
         where = (f"is in {token_file} (readable by you only: cat {token_file})" if token_file
                  else f"is the one given with --admin-token or {ADMIN_TOKEN_ENV}")
@@ -98,7 +102,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="one mock for a whole room: learners join at /join and each gets their own client, "
                              "user and mock; the instructor watches at /_room (default --host 0.0.0.0; see README)")
     parser.add_argument("--max-learners", type=int, default=250, help="with --room: how many may join (default 250)")
+    parser.add_argument("--profile", choices=list(PROFILES), default=DEFAULT,
+                        help=f"{DEFAULT} (the default): Authgear's behaviour, quirks included; strict: the RFCs' "
+                             "where Authgear is looser (PKCE for every client, refresh-token rotation with reuse "
+                             "detection, ...; see README)")
     args = parser.parse_args(argv)
+    if args.profile != DEFAULT and (args.room or args.hosted):
+        parser.error(f"--profile {args.profile} is for a mock of your own: --room and --hosted serve "
+                     f"the {DEFAULT} profile")
     if args.room:
         return run_room(parser, args, argv or sys.argv[1:])
     try:
@@ -130,12 +141,12 @@ def main(argv: list[str] | None = None) -> int:
             admin_token = new_admin_token()
             if not is_loopback_host(args.host):
                 token_file = write_private(admin_token, port)
-        app = create_app(issuer, config, admin_token=admin_token)
+        app = create_app(issuer, config, admin_token=admin_token, profile=args.profile)
     except (ConfigError, ValueError, OSError) as exc:
         sock.close()
         print(f"mock_idp: {one_line(str(exc))}", file=sys.stderr)
         return 2
-    print(banner(issuer, config, args.host, token_file))
+    print(banner(issuer, config, args.host, token_file, PROFILES[args.profile]))
     sys.stdout.flush()
     try:
         run(app, sock)

@@ -17,6 +17,7 @@ from .cors import AuthgearCORS
 from .exchanges import LOG_CAP, ExchangeLog
 from .guard import TeachingGuard
 from .keys import SigningKey
+from .profiles import DEFAULT, Profile, profile_named
 from .store import Limits, Store
 
 
@@ -27,18 +28,22 @@ def normalise_issuer(issuer: str) -> str:
 
 def create_app(issuer: str, config: MockConfig | None = None, key: SigningKey | None = None, *,
                admin_token: str | None = None, limits: Limits | None = None, log_limit: int = LOG_CAP,
-               observer: Callable[[Request, dict[str, str], Response], None] | None = None) -> Starlette:
+               observer: Callable[[Request, dict[str, str], Response], None] | None = None,
+               profile: str | Profile = DEFAULT) -> Starlette:
     """`admin_token`: what other machines send to use the teaching API (`Authorization: Bearer`);
     None makes a random one (`app.state.guard.admin_token`). See mock_idp/guard.py.
     `limits`, `log_limit`: how much it keeps (a room keeps less per learner); `observer`: told of
-    every logged exchange (a room's progress view)."""
+    every logged exchange (a room's progress view). `profile`: "authgear" (Authgear's
+    behaviour, quirks included) or "strict" (the RFCs' where Authgear is looser): profiles.py.
+    An unknown profile raises ValueError."""
+    chosen = profile_named(profile)
     config = config if config is not None else MockConfig.demo()
     if key is None:
         key = SigningKey.from_pem(config.signing_key_pem) if config.signing_key_pem else SigningKey.generate()
     store = Store(config, limits)
     # The log expires on the mock's clock, like everything else it keeps.
     ctx = Context(issuer=normalise_issuer(issuer), store=store, key=key,
-                  log=ExchangeLog(log_limit, clock=store.now, observer=observer))
+                  log=ExchangeLog(log_limit, clock=store.now, observer=observer), profile=chosen)
 
     def plain(handler: Callable[[Context, Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         return functools.partial(handler, ctx)

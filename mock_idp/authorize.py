@@ -19,6 +19,7 @@ from .config import Client
 from .context import BROWSER_COOKIE, Context, error_page, for_browser, safe_description
 from .idp_session import current_session
 from .params import form_params, is_whole_number, query_params
+from .profiles import Profile
 from .store import IdpSession
 from .tokens import verify_id_token_hint
 
@@ -69,7 +70,7 @@ def resolve_redirect_uri(client: Client, sent: str | None) -> str | None:
     return sent if sent in client.redirect_uris else None
 
 
-def validate(client: Client, params: dict[str, str]) -> None:
+def validate(client: Client, params: dict[str, str], profile: Profile) -> None:
     """The checks answered by an error redirect, in Authgear's order."""
     response_type = params.get("response_type", "")
     if response_type == "token":
@@ -105,6 +106,8 @@ def validate(client: Client, params: dict[str, str]) -> None:
             raise AuthorizeError("invalid_request", "only 'S256' PKCE transform is supported")
     elif not client.is_confidential:
         raise AuthorizeError("invalid_request", "PKCE code challenge is required for public clients")
+    elif profile.pkce_required_for_all:  # the strict profile: RFC 9700 §2.1.1
+        raise AuthorizeError("invalid_request", "PKCE code challenge is required for every client")
 
 
 def suppresses_idp_session(params: dict[str, str]) -> bool:
@@ -163,7 +166,7 @@ async def authorize(ctx: Context, request: Request) -> tuple[dict[str, str], Res
         return params, error_page("invalid_request", "redirect URI is not allowed")
 
     try:
-        validate(client, params)
+        validate(client, params, ctx.profile)
         session = None if suppresses_idp_session(params) else current_session(ctx, request)
         page = next_page(ctx, session, params)
         if page is None:

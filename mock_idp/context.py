@@ -1,4 +1,4 @@
-"""What every endpoint shares: the issuer, the store, the key, the log, the page templates."""
+"""What every endpoint shares: the issuer, the store, the key, the log, the profile, the page templates."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .config import demo_users
 from .exchanges import ExchangeLog
 from .keys import SigningKey
 from .params import BadParameters
+from .profiles import AUTHGEAR, Profile
 from .store import Store
 
 TEMPLATES = jinja2.Environment(
@@ -65,6 +66,7 @@ class Context:
     store: Store
     key: SigningKey
     log: ExchangeLog
+    profile: Profile = AUTHGEAR  # where it behaves as Authgear or as the RFCs (profiles.py)
 
     def endpoint(self, path: str) -> str:
         """One of this server's URLs, as the browser of the current request reaches it (the

@@ -7,9 +7,11 @@ import urllib.parse
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from .context import Context, same_origin
+from .config import Client
+from .context import Context, json_error, same_origin
 from .idp_session import current_session, forget_login, is_same_site
 from .params import form_params, query_params
+from .token import ClientAuthFailure, authenticated_client, client_auth_error
 from .userinfo import verify_access_token
 
 END_SESSION_PARAMS = ("id_token_hint", "post_logout_redirect_uri", "state", "client_id", "ui_locales")
@@ -103,14 +105,24 @@ async def settings_page(ctx: Context, request: Request) -> Response:
 
 
 async def revoke(ctx: Context, request: Request) -> tuple[dict[str, str], Response]:
-    """Always 200 with an empty body (RFC 7009 §2.2); no client authentication, as Authgear."""
+    """200 with an empty body (RFC 7009 §2.2), whether or not the token was one; no client
+    authentication, as Authgear. The strict profile authenticates the client first and
+    revokes only its own tokens (RFC 7009 §2.1)."""
     params = await form_params(request)
+    client: Client | None = None
+    if ctx.profile.revocation_authenticates_client:
+        try:
+            client = authenticated_client(ctx, request, params)
+        except ClientAuthFailure as failure:
+            return params, client_auth_error(ctx.profile, failure)
     token = params.get("token", "")
     grant = ctx.store.grant_for_refresh_token(token) if "." in token and token.count(".") == 1 else None
+    verified = verify_access_token(ctx, token) if grant is None and token.count(".") == 2 else None
+    owner = grant if grant is not None else verified[1] if verified is not None else None
+    if client is not None and owner is not None and owner.client_id != client.client_id:
+        return params, json_error("unauthorized_client", "the token was issued to another client")
     if grant is not None:
         ctx.store.revoke_grant(grant)  # the whole grant: its access tokens stop working too
-    else:
-        verified = verify_access_token(ctx, token) if token.count(".") == 2 else None
-        if verified is not None:
-            ctx.store.revoke_access_token(str(verified[0]["jti"]))
+    elif verified is not None:
+        ctx.store.revoke_access_token(str(verified[0]["jti"]))
     return params, Response(status_code=200, headers={"Cache-Control": "no-store"})

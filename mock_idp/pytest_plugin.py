@@ -19,7 +19,8 @@ Fixtures:
 The marker and the factory take the config file's fields (README, "The config file"):
 `users=[{...}]`, `clients=[{...}]` (dicts in the config file's format), `demo_data=True`
 (keep the demo client `mock-client` and the users alice and bob), `signing_key="key.pem"`;
-the factory also `issuer=` (to serve under another issuer than its loopback origin, e.g.
+the factory also `profile="strict"` (the RFCs where Authgear is looser; default "authgear":
+README, "Profiles") and `issuer=` (to serve under another issuer than its loopback origin, e.g.
 http://idp.test:4000: the mock still listens at `base_url`, http://127.0.0.1:<port>, and the
 fixture's helpers and browsers reach it there, sending the issuer's host in `Host`; route
 your app's own `requests.Session` the same way with `route(session)`).
@@ -92,6 +93,11 @@ class AuthgearMock:
     @property
     def url(self) -> str:
         return self.issuer
+
+    @property
+    def profile(self) -> str:
+        """"authgear" (Authgear's behaviour, quirks included) or "strict" (the RFCs')."""
+        return self.server.ctx.profile.name
 
     def __repr__(self) -> str:
         return f"<AuthgearMock {self.issuer}>"
@@ -230,16 +236,19 @@ def _query_param(url: str, name: str) -> str:
 
 
 def start(users: list[dict[str, Any]] | None = None, clients: list[dict[str, Any]] | None = None,
-          demo_data: bool = True, signing_key: str | None = None, issuer: str | None = None) -> AuthgearMock:
+          demo_data: bool = True, signing_key: str | None = None, issuer: str | None = None,
+          profile: str = "authgear") -> AuthgearMock:
     """Starts a mock on a free port of 127.0.0.1 with these users and clients (the config
-    file's format); stop it with `.stop()`. A mistake in them raises `mock_idp.ConfigError`."""
+    file's format) and this profile; stop it with `.stop()`. A mistake in them raises
+    `mock_idp.ConfigError`; an unknown profile, ValueError."""
     from .config import MockConfig
     from .server import serve
 
     settings: dict[str, Any] = {"demo_data": demo_data, "users": users or [], "clients": clients or []}
     if signing_key is not None:
         settings["signing_key"] = signing_key
-    return AuthgearMock(serve(port=0, issuer=issuer, config=MockConfig.from_dict(settings), reuse=False))
+    return AuthgearMock(serve(port=0, issuer=issuer, config=MockConfig.from_dict(settings), reuse=False,
+                              profile=profile))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -253,8 +262,9 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def authgear_mock_factory() -> Iterator[Callable[..., AuthgearMock]]:
     """Starts mock Authgears for this test: `authgear_mock_factory(users=[...], clients=[...],
-    demo_data=True, signing_key=None, issuer=None)` returns a running `AuthgearMock`; all are
-    stopped after the test."""
+    demo_data=True, signing_key=None, issuer=None, profile="authgear")` returns a running
+    `AuthgearMock` (`profile="strict"`: the RFCs where Authgear is looser); all are stopped
+    after the test."""
     started: list[AuthgearMock] = []
 
     def factory(**settings: Any) -> AuthgearMock:

@@ -27,6 +27,7 @@ from .app import create_app
 from .config import MockConfig
 from .context import Context
 from .guard import is_loopback_host
+from .profiles import DEFAULT, profile_named
 
 _running: dict[tuple[str, int], "RunningServer"] = {}
 _registry_lock = threading.Lock()
@@ -148,7 +149,7 @@ def serve_app(app: ASGIApp, sock: socket.socket, url: str, timeout: float = 10.0
 
 
 def conflict(existing: RunningServer, host: str, issuer: str | None, config: MockConfig | None,
-             admin_token: str | None) -> str | None:
+             admin_token: str | None, profile: str = DEFAULT) -> str | None:
     """How the mock this process runs on a port differs from the one asked for, or None."""
     port = existing.port
     where = f"a mock with issuer {existing.url} already runs on port {port} in this process"
@@ -162,6 +163,8 @@ def conflict(existing: RunningServer, host: str, issuer: str | None, config: Moc
         return f"{where}, started with another config: {fix}"
     if admin_token is not None and admin_token != existing.admin_token:
         return f"{where}, with another admin token: {fix}"
+    if profile != existing.ctx.profile.name:
+        return f"{where}, with the {existing.ctx.profile.name} profile, not {profile}: {fix}"
     return None
 
 
@@ -234,7 +237,8 @@ def warn_exposed(host: str, url: str) -> None:
 
 
 def serve(host: str = "127.0.0.1", port: int = 0, issuer: str | None = None,
-          config: MockConfig | None = None, reuse: bool = True, admin_token: str | None = None) -> RunningServer:
+          config: MockConfig | None = None, reuse: bool = True, admin_token: str | None = None,
+          profile: str = DEFAULT) -> RunningServer:
     """Starts the mock in a background thread and returns it once it answers.
 
     port=0 picks a free port. The issuer is the origin it is reached at (`http://host:port`)
@@ -243,19 +247,23 @@ def serve(host: str = "127.0.0.1", port: int = 0, issuer: str | None = None,
     the one asked for: the same issuer, and no config or an equal one. One that differs raises
     MockConflict instead of handing back a mock that is not the one asked for.
     `admin_token` (default: a random one, `.admin_token`) is what other machines send to use
-    the teaching API.
+    the teaching API. `profile`: "authgear" (the default: Authgear's behaviour, quirks
+    included) or "strict" (the RFCs' where Authgear is looser; see mock_idp/profiles.py); a
+    mock already running there with the other profile is a MockConflict, an unknown one a
+    ValueError.
 
     A port held by another process raises MockConflict if a mock answers there (asked with a
     2 s timeout; both issuers are in the message), else the OSError of the bind.
     A host beyond loopback (0.0.0.0, a LAN address) warns (ExposedMockWarning) that other
     machines can reach the mock, as `python -m mock_idp` does.
     """
+    profile = profile_named(profile).name  # an unknown one fails here, before anything starts
     wanted = (issuer or origin(host, port)).rstrip("/") if port else None
     with _registry_lock:
         existing = next((r for (_, p), r in _running.items() if port and p == port), None)
     if existing is not None:
         if reuse and existing.thread.is_alive():
-            problem = conflict(existing, host, wanted, config, admin_token)
+            problem = conflict(existing, host, wanted, config, admin_token, profile)
             if problem is not None:
                 raise MockConflict(problem)
             return existing
@@ -270,7 +278,7 @@ def serve(host: str = "127.0.0.1", port: int = 0, issuer: str | None = None,
     actual_port = sock.getsockname()[1]
     url = (issuer or origin(host, actual_port)).rstrip("/")
     try:
-        app = create_app(url, config, admin_token=admin_token)
+        app = create_app(url, config, admin_token=admin_token, profile=profile)
     except BaseException:
         sock.close()
         raise

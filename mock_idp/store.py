@@ -86,6 +86,11 @@ class Limits:
     10 MiB when full). What a dropped entry means is what its expiry means: a pending login
     shows the "expired" page, a code or refresh token is invalid_grant, an access token is
     refused by userinfo, a session is logged out.
+
+    The strict profile (profiles.py) also remembers redeemed codes and rotated-out refresh
+    tokens, about 0.2 KiB each (about 1 and 10 MiB when full); a record dropped at the cap
+    means that a replay of that code or token is answered invalid_grant without revoking
+    anything, as Authgear answers it. The Authgear profile keeps none.
     """
 
     login_requests: int = 5_000
@@ -94,6 +99,8 @@ class Limits:
     grants: int = 20_000  # a grant outlives its session's logins: refresh tokens last weeks
     access_tokens: int = 50_000  # several per grant: each refresh issues one
     revoked_access_tokens: int = 50_000
+    redeemed_codes: int = 5_000  # strict profile only: replay detection
+    retired_refresh_tokens: int = 50_000  # strict profile only: reuse detection
 
 
 @dataclasses.dataclass
@@ -182,6 +189,12 @@ class Store:
             self.access_tokens: ExpiringMap[str] = expiring(limits.access_tokens)
             # jti -> True, until the revoked access token's exp (it is refused by then anyway).
             self.revoked_access_tokens: ExpiringMap[bool] = expiring(limits.revoked_access_tokens)
+            # Strict profile only. digest(code) -> the grant its redemption created, until the
+            # code would have expired.
+            self.redeemed_codes: ExpiringMap[str] = expiring(limits.redeemed_codes)
+            # Strict profile only. digest(rotated-out refresh token) -> its grant id, until the
+            # grant's refresh token would have died of age.
+            self.retired_refresh_tokens: ExpiringMap[str] = expiring(limits.retired_refresh_tokens)
 
     # -- the clock: learners advance it to make codes and tokens expire on demand
     def now(self) -> int:
@@ -309,6 +322,15 @@ class Store:
         """Deletes the code; False if another exchange consumed it first."""
         return self.codes.pop(digest(code)) is not None
 
+    def remember_redeemed_code(self, code: str, grant: Grant, expires_at: int) -> None:
+        """Strict profile: the grant the code's redemption created, so that a replay of the code
+        (until `expires_at`, when it would have expired anyway) can revoke it."""
+        self.redeemed_codes.put(digest(code), grant.id, expires_at)
+
+    def grant_of_redeemed_code(self, code: str) -> Grant | None:
+        """The grant a redeemed code created (revoked or not), if the code was redeemed lately."""
+        return self.grants.get(self.redeemed_codes.get(digest(code)))
+
     # -- grants and refresh tokens `<grant-uuid>.<32 alphanumerics>`
     def create_grant(self, code: AuthorizationCode, offline: bool) -> tuple[Grant, str | None]:
         with self.lock:
@@ -349,6 +371,18 @@ class Store:
             secret = random_alphanumeric(32)
             grant.refresh_secret_hash = digest(secret)
             return f"{grant.id}.{secret}"
+
+    def retire_refresh_token(self, token: str, grant: Grant) -> None:
+        """Strict profile: remembers a refresh token that rotation is about to replace, so that
+        presenting it again can be told from a token that never existed (reuse detection)."""
+        with self.lock:
+            client = self.client(grant.client_id)
+            lifetime = client.refresh_token_lifetime if client is not None else 0
+            self.retired_refresh_tokens.put(digest(token), grant.id, grant.created_at + lifetime)
+
+    def grant_of_retired_refresh_token(self, token: str) -> Grant | None:
+        """The grant of a rotated-out refresh token (revoked or not), else None."""
+        return self.grants.get(self.retired_refresh_tokens.get(digest(token)))
 
     def grant_for_refresh_token(self, token: str) -> Grant | None:
         grant_id, _, secret = token.partition(".")

@@ -49,7 +49,8 @@ def clock_view(ctx: Context) -> dict[str, int]:
 
 
 async def index(ctx: Context, request: Request) -> Response:
-    return JSONResponse({"issuer": ctx.issuer, "endpoints": INDEX})
+    return JSONResponse({"issuer": ctx.issuer, "profile": ctx.profile.name, "profile_summary": ctx.profile.summary,
+                         "endpoints": INDEX})
 
 
 async def exchanges(ctx: Context, request: Request) -> Response:

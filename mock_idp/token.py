@@ -1,7 +1,8 @@
 """The token endpoint (RFC 6749 §3.2): the authorization_code and refresh_token grants.
 
 Errors are HTTP 400 JSON (RFC 6749 §5.2) with Authgear's codes, including its quirks (see
-"Where the mock knowingly differs" and the RFC departures in the README).
+"Where the mock knowingly differs" and the RFC departures in the README). Where the strict
+profile answers otherwise, the code asks `ctx.profile` (profiles.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from .config import Client
 from .context import NO_STORE, Context, json_error
 from .params import form_params
+from .profiles import Profile
 from .tokens import token_response
 
 VERIFIER = re.compile(r"[-._~A-Za-z0-9]{43,128}")  # RFC 7636 §4.1
@@ -28,6 +30,24 @@ class TokenError(Exception):
         super().__init__(description)
         self.error = error
         self.description = description
+
+
+class ClientAuthFailure(TokenError):
+    """The client did not authenticate (RFC 6749 §2.3): an unknown client, no secret, or a
+    wrong one. Answered as the profile says (`client_auth_error`)."""
+
+    def __init__(self, description: str, wrong_secret: bool = False) -> None:
+        super().__init__("invalid_client", description)
+        self.wrong_secret = wrong_secret
+
+
+def client_auth_error(profile: Profile, failure: ClientAuthFailure) -> JSONResponse:
+    """Authgear: 400, and `invalid_request` for a wrong secret; strict: 401 `invalid_client`
+    with WWW-Authenticate (RFC 6749 §5.2)."""
+    answers = profile.client_auth_errors
+    error = answers.wrong_secret if failure.wrong_secret else failure.error
+    headers = {"WWW-Authenticate": answers.challenge} if answers.challenge else None
+    return json_error(error, failure.description, status=answers.status, headers=headers)
 
 
 def basic_credentials(authorization: str) -> tuple[str, str] | None:
@@ -58,8 +78,25 @@ def check_secret(client: Client, secret: str) -> None:
         return
     assert client.client_secret is not None
     if not hmac.compare_digest(secret.encode(), client.client_secret.encode()):
-        # Authgear's quirk: RFC 6749 §5.2 says invalid_client (401) here.
-        raise TokenError("invalid_request", "invalid client secret")
+        # Authgear's quirk: invalid_request; RFC 6749 §5.2 says invalid_client (401) here.
+        raise ClientAuthFailure("invalid client secret", wrong_secret=True)
+
+
+def authenticate(client: Client, secret: str) -> None:
+    """A confidential client sends its secret (RFC 6749 §2.3.1); a public one has none to send."""
+    if client.is_confidential and not secret:
+        raise ClientAuthFailure("client secret is required")
+    check_secret(client, secret)
+
+
+def authenticated_client(ctx: Context, request: Request, params: dict[str, str]) -> Client:
+    """The client the request names, authenticated; raises ClientAuthFailure."""
+    client_id, secret = client_credentials(request, params)
+    client = ctx.store.client(client_id)
+    if client is None:
+        raise ClientAuthFailure("invalid client ID")
+    authenticate(client, secret)
+    return client
 
 
 def s256(verifier: str) -> str:
@@ -76,18 +113,32 @@ def pkce_holds(challenge: str | None, verifier: str | None) -> bool:
     return hmac.compare_digest(s256(verifier).encode(), challenge.encode())
 
 
+def revoke_if_replayed(ctx: Context, code_value: str) -> None:
+    """A code redeemed before, presented again: the tokens its redemption issued are revoked
+    (RFC 6749 §4.1.2, §10.5)."""
+    grant = ctx.store.grant_of_redeemed_code(code_value)
+    if grant is not None:
+        ctx.store.revoke_grant(grant)
+
+
 def authorization_code_grant(ctx: Context, client: Client, params: dict[str, str], secret: str) -> dict:
     # Authgear's order: the request's shape first, then the code, its redirect URI, PKCE,
-    # and the client secret last.
+    # and the client secret last. The strict profile authenticates the client first.
+    profile = ctx.profile
+    if profile.authenticate_client_first:
+        authenticate(client, secret)
     code_value = params.get("code", "")
     if not code_value:
         raise TokenError("invalid_request", "code is required")
     verifier = params.get("code_verifier")
-    if not client.is_confidential and not verifier:  # the request's shape: checked before the code
+    pkce_required = profile.pkce_required_for_all or not client.is_confidential
+    if pkce_required and not verifier:  # the request's shape: checked before the code
         raise TokenError("invalid_request", "PKCE code verifier is required")
     if client.is_confidential and not secret:
-        raise TokenError("invalid_client", "client secret is required")
+        raise ClientAuthFailure("client secret is required")
     code = ctx.store.find_code(code_value)
+    if code is None and profile.code_replay_revokes_tokens:
+        revoke_if_replayed(ctx, code_value)
     if code is None or code.client_id != client.client_id:
         raise TokenError("invalid_grant", "invalid authorization code")
     # Authgear compares with the redirect URI the code was issued for, even when the
@@ -106,19 +157,28 @@ def authorization_code_grant(ctx: Context, client: Client, params: dict[str, str
     if user is None or ctx.store.live_session(code.session_id) is None:
         raise TokenError("invalid_grant", "invalid authorization code")
     grant, refresh_token = ctx.store.create_grant(code, offline="offline_access" in code.scopes)
+    if profile.code_replay_revokes_tokens:
+        ctx.store.remember_redeemed_code(code_value, grant, code.expires_at)
     return token_response(
         ctx.key, ctx.issuer, client, user, grant, ctx.store.now(), code.nonce, refresh_token,
         ctx.store.remember_access_token,
     )
 
 
-def refresh_token_grant(ctx: Context, client: Client, params: dict[str, str]) -> dict:
-    # Authgear does not check the client secret on this grant; the request's scope is ignored.
+def refresh_token_grant(ctx: Context, client: Client, params: dict[str, str], secret: str) -> dict:
+    # Authgear does not check the client secret on this grant (the strict profile does, first);
+    # the request's scope is ignored.
+    profile = ctx.profile
+    if profile.refresh_checks_secret:
+        authenticate(client, secret)
     token = params.get("refresh_token", "")
     if not token:
         raise TokenError("invalid_request", "refresh token is required")
     grant = ctx.store.grant_for_refresh_token(token)
     if grant is None:
+        reused = ctx.store.grant_of_retired_refresh_token(token) if profile.refresh_reuse_revokes_grant else None
+        if reused is not None:
+            ctx.store.revoke_grant(reused)  # RFC 9700 §4.14.2: the newest refresh token dies too
         raise TokenError("invalid_grant", "invalid refresh token")
     if grant.client_id != client.client_id:
         raise TokenError("invalid_request", "client ID mismatch")
@@ -128,7 +188,11 @@ def refresh_token_grant(ctx: Context, client: Client, params: dict[str, str]) ->
     with ctx.store.lock:
         grant.last_used_at = ctx.store.now()
         # With rotation the old refresh token dies at once (no grace period, as Authgear).
-        new_refresh = ctx.store.rotate_refresh_token(grant) if client.refresh_token_rotation else None
+        new_refresh = None
+        if profile.rotate_refresh_tokens or client.refresh_token_rotation:
+            if profile.refresh_reuse_revokes_grant:
+                ctx.store.retire_refresh_token(token, grant)
+            new_refresh = ctx.store.rotate_refresh_token(grant)
     return token_response(
         ctx.key, ctx.issuer, client, user, grant, ctx.store.now(), None, new_refresh,
         ctx.store.remember_access_token,
@@ -141,16 +205,18 @@ async def token(ctx: Context, request: Request) -> tuple[dict[str, str], Respons
     client = ctx.store.client(client_id)
     try:
         if client is None:
-            raise TokenError("invalid_client", "invalid client ID")
+            raise ClientAuthFailure("invalid client ID")
         grant_type = params.get("grant_type", "")
         if grant_type == "authorization_code":
             body = authorization_code_grant(ctx, client, params, secret)
         elif grant_type == "refresh_token":
-            body = refresh_token_grant(ctx, client, params)
+            body = refresh_token_grant(ctx, client, params, secret)
         elif grant_type == "client_credentials":
             raise TokenError("unauthorized_client", "client_credentials is for machine-to-machine clients only")
         else:
             raise TokenError("unsupported_grant_type", "unsupported grant type")
+    except ClientAuthFailure as failure:
+        return params, client_auth_error(ctx.profile, failure)
     except TokenError as error:
         return params, json_error(error.error, error.description)
     return params, JSONResponse(body, headers=NO_STORE)
