@@ -1,31 +1,33 @@
-# Commands for a fresh machine (see README):
-#   make lab    set up, start the bundled mock and JupyterLab on the notebooks
-#   make test   set up (including a browser and the npm packages for the end-to-end tests) and run every test
+# Commands for a fresh machine (see README). Every target runs start.py, which does the work on
+# every platform (Windows has no make: there it is `py start.py lab`), so there is one path:
+#   make lab    = python3 start.py lab    set up, start the bundled mock and JupyterLab on the notebooks
+#   make test   = python3 start.py test   set up (including a browser and the npm packages for the end-to-end tests) and run every test
 #   make room   (the instructor) set up, start one mock for a whole classroom: learners join at its /join page;
 #               ROOM_ARGS passes options on, e.g. make room ROOM_ARGS="--port 4100 --issuer http://classroom-pc.local:4100"
+# start.py installs into the active virtual or conda environment if there is one, else into .venv/;
+# VENV=path picks a virtual environment instead (made if missing).
 PYTHON ?= python3
-VENV ?= .venv
-PY := $(VENV)/bin/python
+VENV ?=
+START = $(strip $(PYTHON) start.py $(if $(VENV),--venv "$(VENV)"))
 
 .PHONY: lab test setup setup-test browser test-tools bench mock walkthrough room
 
 # What a learner needs (the notebooks, the mock, the walkthrough): no test tools. pip shows its progress.
-$(VENV)/.installed: pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "Setting up the kit in $(VENV) (first time: a minute or two) ..."
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --progress-bar on -e .
-	touch $@
+setup:
+	$(START) setup
 
-# What the tests need on top.
-$(VENV)/.installed-test: $(VENV)/.installed
-	$(PY) -m pip install --quiet -e '.[test]'
-	touch $@
+# That and what the tests need.
+setup-test:
+	$(START) setup-test
 
-setup: $(VENV)/.installed
+lab:
+	$(START) lab
 
-setup-test: $(VENV)/.installed-test
+# start.py test runs scripts/install-browser.sh and scripts/install-test-tools.sh, then pytest.
+test:
+	$(START) test
 
+# Debian's chromium and curl, alone.
 browser:
 	@bash scripts/install-browser.sh
 
@@ -33,21 +35,15 @@ browser:
 test-tools:
 	@bash scripts/install-test-tools.sh
 
-lab: setup
-	$(PY) scripts/lab.py
-
-mock: setup
-	$(PY) -m mock_idp
+mock:
+	$(START) mock
 
 # One mock for the whole room (mock_idp/room/): every address by default, port 4000.
-room: setup
-	$(PY) -m mock_idp --room $(ROOM_ARGS)
+room:
+	$(START) room $(ROOM_ARGS)
 
-walkthrough: setup
-	$(PY) -m walkthrough
+walkthrough:
+	$(START) walkthrough
 
-test: setup-test browser test-tools
-	$(PY) -m pytest
-
-bench: setup-test
-	$(PY) benchmarks/run_all.py
+bench:
+	$(START) bench

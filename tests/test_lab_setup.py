@@ -1,5 +1,5 @@
-"""`make lab`'s setup: JupyterLab opens on notebook 01 without its news pop-up, and the learner's
-install leaves the test tools out."""
+"""`start.py lab`'s (`make lab`'s) setup: JupyterLab opens on notebook 01 without its news pop-up,
+and make goes through start.py."""
 
 from __future__ import annotations
 
@@ -78,10 +78,13 @@ def test_a_real_jupyterlab_reads_them_and_opens_notebook_01(tmp_path: Path) -> N
         server.wait(timeout=20)
 
 
-def test_the_learners_setup_installs_no_test_tools() -> None:
+def test_make_goes_through_start_py() -> None:
+    """One path: `make lab` and `make test` run start.py, which installs the learner's packages
+    without the test tools for `lab` (tests/test_start.py checks what it installs)."""
     makefile = (ROOT / "Makefile").read_text()
-    learner = re.search(r"^\$\(VENV\)/\.installed: .*?\n\n", makefile, re.MULTILINE | re.DOTALL)
-    assert learner, "no learner setup rule in the Makefile"
-    assert "-e ." in learner.group(0) and "[test]" not in learner.group(0)
-    assert re.search(r"^lab: setup$", makefile, re.MULTILINE)
-    assert re.search(r"^test: setup-test ", makefile, re.MULTILINE)
+    assert re.search(r"^START = .*\$\(PYTHON\) start\.py", makefile, re.MULTILINE), "START runs start.py"
+    for target in ("setup", "setup-test", "lab", "test", "mock", "walkthrough", "bench"):
+        assert re.search(rf"^{target}:\n\t\$\(START\) {target}$", makefile, re.MULTILINE), target
+    assert re.search(r"^room:\n\t\$\(START\) room \$\(ROOM_ARGS\)$", makefile, re.MULTILINE)
+    recipes = [line for line in makefile.splitlines() if line.startswith("\t")]
+    assert not any("pip" in line or "venv" in line for line in recipes), "the Makefile installs nothing itself"
