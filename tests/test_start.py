@@ -269,7 +269,7 @@ def test_the_probe_reads_the_environment_pytest_runs_in(start, tmp_path: Path) -
         assert answer["kit"] == "current"
     else:  # this environment was set up before pyproject.toml last changed
         assert answer["kit"].startswith("installed from an older pyproject.toml"), answer["kit"]
-    data["requires"] = ["pytest>=999", "no-such-distribution-for-the-kit>=1", "uvicorn[standard]>=0.29"]
+    data["requires"] = ["pytest>=999", "no-such-distribution-for-the-kit>=1", "pyjwt[crypto]>=2.8"]  # crypto: met
     assert start.probe(sys.executable, data, str(tmp_path))["missing"] == [
         f"pytest>=999 ({importlib.metadata.version('pytest')} installed)",
         "no-such-distribution-for-the-kit>=1 (not installed)"]
