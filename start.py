@@ -242,11 +242,10 @@ def probe_input(project, level, root):
     }
 
 
-# Runs in the environment's own Python (python -I -c PROBE, the input as JSON on stdin) and
-# prints what it finds as JSON. Plain Python 3 (that environment may be an old one).
+# Runs in the environment's own Python (fed on stdin to `python -I -`, after a line that sets
+# `info`) and prints what it finds as JSON. Plain Python 3 (that environment may be an old one).
 PROBE = r'''
 import json, os, re, sys
-info = json.loads(sys.stdin.read())
 out = {"python": list(sys.version_info[:3]), "prefix": sys.prefix}
 if tuple(sys.version_info[:2]) < tuple(info["minimum"]):
     sys.stdout.write(json.dumps(out))
@@ -343,9 +342,11 @@ sys.stdout.write(json.dumps(out))
 
 def probe(python, data, cwd):
     """What the environment of `python` has: see PROBE."""
+    # On stdin, not as `-c PROBE`: no quoting of a long program through Windows' command line.
+    program = "import json\ninfo = json.loads(%r)\n%s" % (json.dumps(data), PROBE)
     try:
-        answer = subprocess.run([python, "-I", "-c", PROBE], input=json.dumps(data), capture_output=True,
-                                text=True, cwd=cwd, timeout=300)
+        answer = subprocess.run([python, "-I", "-"], input=program, capture_output=True, text=True, cwd=cwd,
+                                timeout=300)
     except OSError as exc:
         raise Refusal("%s does not run (%s)" % (python, exc))
     try:
