@@ -168,6 +168,16 @@ def visit(person: Browser, url: str) -> requests.Response:
     return person.session.get(url, timeout=TIMEOUT)
 
 
+def open_page(person: Browser, page_html: str) -> requests.Response | None:
+    """`person`'s browser opens a page (the attacker's, from another site): it goes where the
+    page sends it on load (a meta refresh, a top-level navigation) and follows the redirects.
+    None when the page sends it nowhere (a link waits for a click)."""
+    from .exercises.n10_security_lab import page_loads
+
+    navigates = page_loads(page_html).navigates
+    return visit(person, navigates[0]) if navigates else None
+
+
 def welcome(page: requests.Response | str) -> str | None:
     """Who the page says is logged in, or None: the tutorial's `<p>Welcome <email></p>`, the
     walkthrough's `<h1 class="welcome">Welcome <email></h1>`."""
