@@ -101,7 +101,10 @@ def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     # write, which the client delays: every keep-alive request took 40+ ms instead of 1.
     family = socket.AF_INET6 if ":" in bind_host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if hasattr(socket, "SO_EXCLUSIVEADDRUSE"):  # Windows: SO_REUSEADDR there lets a second server take a busy port
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+    else:  # POSIX: rebind at once after a restart (TIME_WAIT), never onto a port someone listens on
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((bind_host, port))
         sock.listen(128)
