@@ -70,7 +70,7 @@ def connect() -> Settings:
         ensure_mock(settings.endpoint)
     print("Provider:", settings.describe())
     print("Redirect URL:", settings.redirect_url)
-    if server is not None and settings.is_mock:
+    if server is not None and settings.is_mock and not settings.room:
         print()
         print(f"On this hub the mock is yours alone, beside your Jupyter server: the notebook calls it at "
               f"{settings.endpoint}, your browser reaches it at {hosted.for_browser(settings.endpoint, settings)} "

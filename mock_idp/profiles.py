@@ -41,8 +41,10 @@ class Profile:
     pkce_required_for_all: bool
     """The authorization endpoint refuses a request without `code_challenge` from a
     confidential client too (a redirect with `error=invalid_request`, RFC 6749 §4.1.2.1), and
-    the token endpoint asks every client for `code_verifier`. RFC 9700 §2.1.1 (PKCE for
-    confidential clients too). Authgear requires PKCE of public clients only."""
+    the token endpoint asks every client for `code_verifier`. RFC 9700 §2.1.1 requires PKCE of
+    public clients and RECOMMENDS it for confidential ones (which may rely on `nonce` instead):
+    the strict profile takes the recommendation as the rule. Authgear requires PKCE of public
+    clients only."""
 
     rotate_refresh_tokens: bool
     """Every refresh issues a new refresh token and the one used dies, whatever the client's

@@ -181,7 +181,9 @@ def refresh_token_grant(ctx: Context, client: Client, params: dict[str, str], se
             ctx.store.revoke_grant(reused)  # RFC 9700 §4.14.2: the newest refresh token dies too
         raise TokenError("invalid_grant", "invalid refresh token")
     if grant.client_id != client.client_id:
-        raise TokenError("invalid_request", "client ID mismatch")
+        # Authgear: invalid_request. RFC 6749 §5.2: a grant "issued to another client" is invalid_grant.
+        strict = profile.client_auth_errors.wrong_secret == "invalid_client"
+        raise TokenError("invalid_grant" if strict else "invalid_request", "client ID mismatch")
     user = ctx.store.user(grant.user_sub)
     if user is None:
         raise TokenError("invalid_grant", "invalid refresh token")

@@ -488,3 +488,13 @@ def test_the_plugins_factory_takes_a_profile(authgear_mock_factory: Callable[...
         assert answer.status_code == (401 if mock.profile == "strict" else 400), answer.text
     with pytest.raises(ValueError, match="unknown profile"):
         authgear_mock_factory(profile="lax")
+
+
+def test_a_refresh_token_of_another_client(flows: dict[str, Flow]) -> None:
+    """Authgear answers invalid_request "client ID mismatch"; RFC 6749 §5.2 says a grant issued
+    to another client is invalid_grant."""
+    for name, flow in flows.items():
+        tokens = tokens_of(flow)  # mock-client's
+        answer = refresh(flow.issuer, tokens["refresh_token"], SPA)  # sent by the public client
+        expected = "invalid_request" if name == "authgear" else "invalid_grant"
+        assert token_error(answer) == (400, expected, "client ID mismatch")

@@ -256,7 +256,7 @@ def test_progress_needs_the_instructors_token(room: tuple[Room, RunningServer]) 
     browser = requests.Session()
     first = browser.get(server.url + "/_room", params={"token": the_room.instructor_token}, allow_redirects=False,
                         timeout=5)
-    assert first.status_code == 303 and first.headers["location"] == server.url + "/_room"
+    assert first.status_code == 303 and first.headers["location"] == "/_room"
     page = browser.get(server.url + "/_room", timeout=5)
     assert page.status_code == 200 and the_room.instructor_token not in page.text
     assert browser.get(server.url + "/_room/progress", timeout=5).status_code == 200
@@ -341,3 +341,54 @@ def test_the_join_page_works_under_another_name_of_the_machine(room: tuple[Room,
     assert 'action="/join"' in page.text
     answer = requests.post(other_name + "/join", data={"name": "Lin"}, headers={"Origin": other_name}, timeout=5)
     assert answer.status_code == 201 and f"AUTHGEAR_ENDPOINT={server.url}" in answer.text
+
+
+def test_the_join_page_says_how_many_places_are_taken(room: tuple[Room, RunningServer]) -> None:
+    _, server = room
+    joined(server.url, "Ada")
+    assert "1 of 5 places taken." in requests.get(server.url + "/join", timeout=5).text
+
+
+def test_one_browser_joins_once(room: tuple[Room, RunningServer]) -> None:
+    _, server = room
+    browser = requests.Session()
+    assert browser.post(server.url + "/join", data={"name": "Ada"}, timeout=5).status_code == 201
+    second = browser.post(server.url + "/join", data={"name": "Ada again"}, timeout=5)
+    assert second.status_code == 409 and "joined already" in second.text
+
+
+def test_the_flags_are_those_of_the_login_that_ended_not_of_a_later_probe(room: tuple[Room, RunningServer]) -> None:
+    the_room, server = room
+    ada = joined(server.url, "Ada")
+    verifier, challenge = pkce_pair()
+    browser = requests.Session()  # the pending login is tied to the browser that started it
+    started = browser.get(server.url + "/oauth2/authorize", allow_redirects=False, timeout=5, params={
+        "client_id": ada["client_id"], "redirect_uri": REDIRECT, "response_type": "code", "scope": "openid",
+        "state": "s", "nonce": "n", "code_challenge": challenge, "code_challenge_method": "S256"})
+    requests.get(server.url + "/oauth2/authorize", allow_redirects=False, timeout=5, params={
+        "client_id": ada["client_id"], "redirect_uri": REDIRECT, "response_type": "code", "scope": "openid"})
+    login_page = urllib.parse.urljoin(server.url, started.headers["location"])
+    landed = Browser(browser).login(login_page, until=REDIRECT, email=ada["email"], password=ada["password"])
+    assert landed.params["code"]
+    assert the_room.progress()["learners"][0]["authorize"] == {"state": True, "nonce": True, "pkce": True}
+
+
+def test_a_logout_that_names_nobody_still_goes_back_to_the_app(room: tuple[Room, RunningServer]) -> None:
+    """The tutorial's logout sends only post_logout_redirect_uri: the room sends the browser back
+    as the bundled mock does, not to the lobby's settings page."""
+    _, server = room
+    joined(server.url, "Ada")
+    answer = requests.get(server.url + "/oauth2/end_session", params={"post_logout_redirect_uri": "http://localhost:3000"},
+                          allow_redirects=False, timeout=5)
+    assert answer.status_code == 303 and answer.headers["location"] == "http://localhost:3000"
+
+
+def test_a_learners_mock_holds_a_bounded_number_of_clients_and_users(room: tuple[Room, RunningServer]) -> None:
+    from mock_idp.room.router import MAX_OWN
+
+    _, server = room
+    ada = joined(server.url, "Ada")
+    answers = [teaching(server.url, ada, "POST", "/_mock/users", json={"email": f"u{n}@room.example", "password": "p"})
+               for n in range(MAX_OWN + 1)]
+    assert {a.status_code for a in answers[:MAX_OWN - 1]} == {201}
+    assert answers[-1].status_code == 400 and f"at most {MAX_OWN}" in answers[-1].json()["error_description"]

@@ -61,7 +61,7 @@ def create_app(
     """
     if not settings.client_id or not settings.endpoint.startswith(("http://", "https://")):
         raise ValueError("settings need an http(s) endpoint and a client_id (see .env.example)")
-    clock = clock or (MockClock(settings.endpoint) if settings.is_mock else Clock())
+    clock = clock or (MockClock(settings.endpoint, auth=settings.teaching_auth) if settings.is_mock else Clock())
     wire = Wire(http_timeout)
     provider = Provider(settings.endpoint, wire)
     post_logout = post_logout_redirect_uri or origin_of(settings.redirect_url) + "/"

@@ -42,13 +42,14 @@ class Clock:
 class MockClock(Clock):
     """The system clock plus the bundled mock's offset, read from GET /_mock/clock."""
 
-    def __init__(self, endpoint: str, timeout: float = 2.0) -> None:
+    def __init__(self, endpoint: str, timeout: float = 2.0, auth: tuple[str, str] | None = None) -> None:
         self.url = endpoint.rstrip("/") + "/_mock/clock"
         self.timeout = timeout
+        self.auth = auth  # in a room: the learner's client credentials (their own clock)
 
     def sync(self) -> None:
         try:
-            answer = requests.get(self.url, timeout=self.timeout)
+            answer = requests.get(self.url, auth=self.auth, timeout=self.timeout)
             offset = answer.json().get("offset") if answer.ok else None
         except (requests.RequestException, ValueError, AttributeError, RecursionError):
             return  # the mock is down: keep the last offset; the protocol calls will report it

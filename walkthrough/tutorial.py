@@ -361,7 +361,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, store: MemoryS
     # The tutorial's "http://localhost:3000": the app's own origin, registered as its post-logout URI.
     parts = urllib.parse.urlsplit(settings.redirect_url)
     post_logout_redirect_uri = f"{parts.scheme}://{parts.netloc}"
-    clock = clock or (MockClock(settings.endpoint) if settings.is_mock else Clock())
+    clock = clock or (MockClock(settings.endpoint, auth=settings.teaching_auth) if settings.is_mock else Clock())
 
     async def date_now() -> int:
         """`Date.now()`: milliseconds (with the mock, by the mock's clock)."""

@@ -81,6 +81,9 @@ def judge_csrf_page(callback_url: str) -> Callable[[Any], str | None]:
                     "content=\"0; url=...\">.")
         if callback_url in page.links or any(html.unescape(u) == callback_url for u in page.links):
             return "a link waits for the victim to click it: make the page navigate on load (a meta refresh)."
+        if "location" in answer and "<script" in answer:
+            return ("a script that sets location navigates in a browser too, but the lab's browser here runs no "
+                    "JavaScript: write the navigation in HTML, <meta http-equiv=\"refresh\" content=\"0; url=...\">.")
         if callback_url in answer:
             return ("the URL is in the page but nothing makes the browser go there: "
                     "<meta http-equiv=\"refresh\" content=\"0; url=...\">.")
@@ -192,7 +195,8 @@ class _Scripts(html.parser.HTMLParser):
         self._in_script = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._in_script = tag == "script"
+        # A script with a type (text/plain, …) or a src does not run what it holds: not counted.
+        self._in_script = tag == "script" and not any(name.lower() in ("type", "src") for name, _ in attrs)
         if self._in_script:
             self.scripts.append("")
         self.handlers += [value or "" for name, value in attrs if name.lower().startswith("on")]
@@ -207,12 +211,13 @@ class _Scripts(html.parser.HTMLParser):
 
 
 def sets_title(code: str, marker: str) -> bool:
-    """Whether `code` is a plain `document.title = '<marker>'` (single quotes, or \\u escapes)."""
-    found = re.search(r"document\.title\s*=\s*'((?:[^'\\]|\\u[0-9a-fA-F]{4}|\\.)*)'", code)
+    """Whether `code` is nothing but `document.title = '<marker>'` (single quotes or backticks,
+    \\u escapes allowed, an optional semicolon): a script that surely runs, and does that."""
+    found = re.fullmatch(r"\s*document\.title\s*=\s*(['`])((?:(?!\1)[^\\]|\\u[0-9a-fA-F]{4}|\\.)*)\1\s*;?\s*", code)
     if found is None:
         return False
     try:
-        value = json.loads('"' + found.group(1).replace('"', '\\"').replace("\\'", "'") + '"')
+        value = json.loads('"' + found.group(2).replace('"', '\\"').replace("\\'", "'").replace("\\`", "`") + '"')
     except ValueError:
         return False
     return value == marker
@@ -295,11 +300,11 @@ def judge_cookie(session_id: str, secret: str) -> Callable[[Any], str | None]:
     expected = sign_session_id(session_id, secret)
 
     def judge(answer: Any) -> str | None:
-        if answer == expected:
-            return None
         if not isinstance(answer, str):
             return f"it returned {shown(repr(answer))}: return the cookie's value, a str."
         plain = urllib.parse.unquote(answer)
+        if answer == expected or (plain == urllib.parse.unquote(expected) and answer != plain):
+            return None  # the server decodes it to the same value (quote() leaving / as it is, %2b for %2B)
         if answer == plain and plain == urllib.parse.unquote(expected):
             return "right value, but not URL-encoded: express-session writes encodeURIComponent(value) (s: is s%3A)."
         if not plain.startswith("s:"):
@@ -308,6 +313,11 @@ def judge_cookie(session_id: str, secret: str) -> Callable[[Any], str | None]:
             return "cookie-signature strips the base64 padding: .rstrip('=') after base64-encoding the HMAC."
         if re.fullmatch(r"[0-9a-f]{64}", plain.rsplit(".", 1)[-1]):
             return "the HMAC goes in base64 (the digest's bytes), not in hex."
+        if re.search(r"[-_]", plain.rsplit(".", 1)[-1]):
+            return "cookie-signature uses standard base64 (+ and /), not the URL-safe alphabet (- and _)."
+        same = next((i for i, (a, b) in enumerate(zip(plain, urllib.parse.unquote(expected))) if a != b), None)
+        if same is not None:
+            return f"it differs from the expected value from character {same} on: {shown(repr(plain[same:]))}."
         return f"it returned {shown(repr(answer))}, expected {shown(repr(expected))}."
     return judge
 

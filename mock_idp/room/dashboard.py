@@ -56,7 +56,7 @@ async def dashboard(room: Room, request: Request) -> Response:
     if refused is not None:
         return refused
     if "token" in request.query_params:  # keep it in a cookie, off the address bar
-        response: Response = RedirectResponse(room.issuer + "/_room", status_code=303)
+        response: Response = RedirectResponse("/_room", status_code=303)  # the name it was opened under
         response.set_cookie(INSTRUCTOR_COOKIE, request.query_params["token"], httponly=True, samesite="strict",
                             secure=room.issuer.startswith("https://"), path="/_room")
         return response

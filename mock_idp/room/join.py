@@ -28,7 +28,8 @@ def wants_json(request: Request) -> bool:
 
 
 def page(room: Room, status: int = 200, **values: Any) -> HTMLResponse:
-    values = {"action": "/join",  # this page's own origin, whatever name it was opened under "count": len(room.learners), "capacity": room.max_learners,
+    # The form posts to "/join": this page's own origin, whatever name it was opened under.
+    values = {"action": "/join", "count": len(room.learners), "capacity": room.max_learners,
               "name": "", "learner": None, "error": None, "new": False, **values}
     html = TEMPLATES.get_template("room_join.html").render(**values)
     return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)

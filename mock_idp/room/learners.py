@@ -150,6 +150,10 @@ class Room:
         name = clean_name(raw_name)
         key = name.casefold()
         with self.lock:
+            holder = next((one for one in self.learners.values() if one.join_token_ok(join_token)), None)
+            if holder is not None and holder.name.casefold() != key:
+                raise JoinError(f"this browser joined already, as {holder.name!r}: one place per person "
+                                "(your details are on this page)", 409)
             existing = self.by_name.get(key)
             if existing is not None:
                 learner = self.learners[existing]

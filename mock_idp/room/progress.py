@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 STEPS = ("discovery", "authorize", "login", "token", "userinfo", "refresh", "revocation", "logout")
 DESCRIPTION_KEEP = 200  # characters of an error_description kept for the instructor's view
+PENDING_KEPT = 20  # pending logins whose flags are kept (a learner has one or two at a time)
 
 
 @dataclasses.dataclass
@@ -44,6 +45,7 @@ class Progress:
         self.authorize_had = {"state": False, "nonce": False, "pkce": False}
         self.asked = dict(self.authorize_had)  # the last authorization request's, until its login ends
         self.logged_in = False  # once a login ended with a code, authorize_had is that login's
+        self.pending: dict[str, dict[str, bool]] = {}  # login_request id -> its authorization request's flags
         self.last_done: float | None = None  # the last step that succeeded (a first time or again)
         self.errors = 0
         self.last_error: LastError | None = None
@@ -75,14 +77,21 @@ class Progress:
             self.seen()
             return
         if step == "authorize" and ok is not False:
+            flags = {"state": bool(params.get("state")), "nonce": bool(params.get("nonce")),
+                     "pkce": bool(params.get("code_challenge"))}
             with self.lock:
-                # Counted once this request's login ends with a code: a request that only probes the
+                # Counted once THIS request's login ends with a code: a request that only probes the
                 # endpoint (notebook 01's preflight) does not say how the learner logs in.
-                self.asked = {"state": bool(params.get("state")), "nonce": bool(params.get("nonce")),
-                              "pkce": bool(params.get("code_challenge"))}
+                self.asked = flags
+                pending = location_query(response).get("login_request")
+                if pending:
+                    self.pending[pending] = flags
+                    while len(self.pending) > PENDING_KEPT:
+                        self.pending.pop(next(iter(self.pending)))
         if "code" in location_query(response) and step in ("authorize", "login"):
             with self.lock:
-                self.authorize_had = dict(self.asked)
+                ended = self.pending.pop(params.get("login_request", ""), None) if step == "login" else None
+                self.authorize_had = dict(ended or self.asked)
                 self.logged_in = True
             if step == "authorize":  # prompt=none, or a login the browser already had: no page
                 self.done("login")

@@ -38,6 +38,7 @@ from ..context import SESSION_COOKIE
 from ..token import basic_credentials
 from .learners import Learner, Room
 
+MAX_OWN = 20  # clients, and users, a learner's mock may hold (the teaching API adds them)
 MAX_BODY = 1024 * 1024  # the mock's own limits are far below; a larger body is refused here
 REALM = "mock_idp room"
 ADDRESS_MEMORY = 30 * 60  # seconds an address stays tied to the learners seen from it
@@ -76,8 +77,8 @@ class RoomRouter:
         if path == "/_mock" or path.startswith("/_mock/"):
             await self.teaching(scope, headers, replay, send, body)
             return
-        learner = self.learner_for(path, headers, params_of(scope, headers, body))
         address = scope["client"][0] if scope.get("client") else ""
+        learner = self.learner_for(path, headers, params_of(scope, headers, body), address)
         if learner is not None:
             self.remember(address, learner)
             learner.progress.seen()
@@ -104,7 +105,7 @@ class RoomRouter:
             return
         self.remember(scope["client"][0] if scope.get("client") else "", learner)
         learner.progress.seen()
-        foreign = foreign_client_id(scope, body, learner)
+        foreign = foreign_client_id(scope, body, learner) or over_capacity(scope, learner)
         if foreign is not None:
             await JSONResponse({"error": "invalid_request", "error_description": foreign}, status_code=400,
                                headers={"Cache-Control": "no-store"})(scope, receive, send)
@@ -114,7 +115,7 @@ class RoomRouter:
         await learner.app({**scope, "headers": raw}, receive, send)
 
     # -- whose request is it?
-    def learner_for(self, path: str, headers: Headers, params: dict[str, str]) -> Learner | None:
+    def learner_for(self, path: str, headers: Headers, params: dict[str, str], address: str = "") -> Learner | None:
         room = self.room
         if path == "/oauth2/authorize":
             return room.learner(params.get("client_id"))
@@ -136,7 +137,10 @@ class RoomRouter:
             if learner is None and params.get("id_token_hint"):
                 audience = unverified(params["id_token_hint"]).get("aud")
                 learner = room.learner(audience[0] if isinstance(audience, list) and audience else str(audience or ""))
-            return learner or self.session_owner(headers)
+            # No session and no client named (the tutorial's logout sends only post_logout_redirect_uri):
+            # the learner at this address, else anyone's mock, which all register the kit's URIs.
+            return (learner or self.session_owner(headers) or self.only_learner_at(address)
+                    or next(iter(room.everyone()), None))
         if path in ("/logout", "/settings"):
             return self.session_owner(headers)
         return None
@@ -182,10 +186,23 @@ def foreign_client_id(scope: Scope, body: bytes, learner: Learner) -> str | None
     except ValueError:
         return None  # the mock answers it
     client_id = sent.get("client_id") if isinstance(sent, dict) else None
-    if not isinstance(client_id, str) or client_id.startswith(learner.client_id):
+    if not isinstance(client_id, str) or client_id.startswith(learner.client_id + "-"):
         return None
-    return (f"in a room, the ids of your clients start with your own client id: e.g. "
+    return (f"in a room, the ids of your clients start with your own client id and a dash: e.g. "
             f"{learner.client_id}-second, not {client_id[:60]!r}")
+
+
+def over_capacity(scope: Scope, learner: Learner) -> str | None:
+    """Why a learner may not add one more client or user to their mock, or None: a room keeps at
+    most MAX_OWN of each per learner, so one learner cannot fill the room's memory."""
+    if scope["method"] != "POST":
+        return None
+    path = scope["path"].rstrip("/")
+    store = learner.ctx.store
+    kind = {"/_mock/clients": store.config.clients, "/_mock/users": store.config.users}.get(path)
+    if kind is None or len(kind) < MAX_OWN:
+        return None
+    return f"in a room, your mock holds at most {MAX_OWN} {path.rsplit('/', 1)[-1]}: delete one, or POST /_mock/reset"
 
 
 def unverified(token: str) -> dict[str, Any]:
@@ -206,8 +223,9 @@ def cookie_value(header: str, name: str) -> str | None:
 
 
 def params_of(scope: Scope, headers: Headers, body: bytes) -> dict[str, str]:
-    """The query's and a form body's parameters (the first of each name), to find the learner."""
-    params = dict(urllib.parse.parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
+    """A form body's and the query's parameters (the first of each name; the form's before the
+    query's, as the mock's endpoints read them), to find the learner."""
+    params: dict[str, str] = {}
     if body and headers.get("content-type", "").split(";")[0].strip().lower() == FORM:
         try:
             form = urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True)
@@ -215,6 +233,9 @@ def params_of(scope: Scope, headers: Headers, body: bytes) -> dict[str, str]:
             form = []
         for name, value in form:
             params.setdefault(name, value)
+    query = scope.get("query_string", b"").decode("latin-1")
+    for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        params.setdefault(name, value)
     return params
 
 
