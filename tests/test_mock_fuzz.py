@@ -53,6 +53,7 @@ FUZZ = settings(
 )
 OVERSIZED = 64 * 1024 + 1
 H11_HEAD_LIMIT = 16 * 1024  # uvicorn's h11_max_incomplete_event_size: a longer head may be refused
+# (httptools, with uvicorn[standard], refuses a request target over 65,535 bytes: over this too.)
 HTTP_LAYER_REFUSAL = b"Invalid HTTP request received."
 
 
@@ -470,9 +471,12 @@ def app_answered(answer: Answer | None, sent: Sent) -> bool:
         return False
     assert answer.status < 500, (answer.status, answer.body[:300])
     assert b"Traceback" not in answer.body
-    # uvicorn's own refusal (the app never saw the request): no Content-Length, fixed text.
-    if answer.status == 400 and "content-length" not in answer.headers and answer.body in (HTTP_LAYER_REFUSAL, b""):
-        assert sent.oversized, "the HTTP layer refused a request of ordinary size"
+    # uvicorn's own refusal (the app never saw the request): a fixed text (none to HEAD), with its
+    # Content-Length from httptools (uvicorn[standard]), without one from h11.
+    if (answer.status == 400 and answer.body in (HTTP_LAYER_REFUSAL, b"")
+            and answer.headers.get("content-length", str(len(HTTP_LAYER_REFUSAL))) == str(len(HTTP_LAYER_REFUSAL))):
+        # h11 takes any token as a method; httptools only the methods it knows (so "A" is refused).
+        assert sent.oversized or sent.method not in METHODS, "the HTTP layer refused a request of ordinary size"
         return False
     return True
 
@@ -818,7 +822,8 @@ def test_read_only_endpoints(server: RunningServer, path: str) -> None:
 def test_unknown_paths_are_404_or_405(server: RunningServer, path: list[str | bytes], method: str) -> None:
     target = "/" + "/".join(urllib.parse.quote_from_bytes(as_bytes(p), safe="") for p in path)
     answer = send(server.port, Sent(method, target))
-    assert app_answered(answer, Sent(method, target))
+    # httptools (uvicorn[standard]) refuses a method it does not know before the app sees it.
+    assert app_answered(answer, Sent(method, target)) or method not in METHODS
     assert answer is not None and answer.status in (200, 303, 400, 401, 404, 405)  # a known path may be hit by chance
 
 
