@@ -7,12 +7,15 @@
    installed); then the ratio of each figure.
 3. benchmarks/abandoned_logins.py: the bundled mock's memory and exchange log after 23,000
    logins nobody finished, 3,000 of them with a 60 KB nonce (skip with --skip-abandoned).
-4. benchmarks/notebooks.py: re-executing every notebook (skip with --skip-notebooks).
+4. benchmarks/room.py: a room mock (`python -m mock_idp --room`) with 200 learners joining and
+   running the notebooks' requests at a classroom's pace: latency, errors, the room's CPU per
+   login and peak memory (skip with --skip-room).
+5. benchmarks/notebooks.py: re-executing every notebook (skip with --skip-notebooks).
 
 The figures are printed, never asserted: they depend on the machine and on what else runs on
 it (the load average is printed with them). benchmarks/README.md records a run.
 
-    python benchmarks/run_all.py [--skip-peer] [--skip-abandoned] [--skip-notebooks]
+    python benchmarks/run_all.py [--skip-peer] [--skip-abandoned] [--skip-room] [--skip-notebooks]
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ sys.path.insert(0, str(HERE))
 from abandoned_logins import measure_abandoned  # noqa: E402
 from measure import EXCHANGE_CLIENTS, FLOW_LEVELS, measure, rsa_signatures_per_second  # noqa: E402
 from providers import BundledMock, install_peer  # noqa: E402
+from room import run_room  # noqa: E402
 
 
 def machine() -> str:
@@ -86,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-peer", action="store_true", help="do not install or run oidc-provider-mock")
     parser.add_argument("--skip-abandoned", action="store_true", help="do not measure the memory of abandoned logins")
+    parser.add_argument("--skip-room", action="store_true", help="do not run the room benchmark (200 learners)")
     parser.add_argument("--skip-notebooks", action="store_true", help="do not re-execute the notebooks")
     args = parser.parse_args(argv)
 
@@ -114,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_abandoned:
         print("\nAbandoned logins (benchmarks/abandoned_logins.py), the bundled mock:", flush=True)
         measure_abandoned()
+
+    if not args.skip_room:
+        print("\nA room of 200 learners (benchmarks/room.py; --compare-plain there compares plain uvicorn):", flush=True)
+        run_room(200, ramp=10.0, think=1.0, plain=False, seed=1)
 
     status = 0
     if not args.skip_notebooks:
