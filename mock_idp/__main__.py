@@ -80,7 +80,10 @@ def banner(issuer: str, config: MockConfig, host: str, token_file: Path | None =
 
 def run(app: ASGIApp, sock: socket.socket) -> None:
     """Serves until Ctrl-C (the tests replace it to check what comes before)."""
-    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
+    try:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
+    except KeyboardInterrupt:  # a second Ctrl-C while a browser still holds a connection open: no traceback
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -392,3 +392,15 @@ def test_a_learners_mock_holds_a_bounded_number_of_clients_and_users(room: tuple
                for n in range(MAX_OWN + 1)]
     assert {a.status_code for a in answers[:MAX_OWN - 1]} == {201}
     assert answers[-1].status_code == 400 and f"at most {MAX_OWN}" in answers[-1].json()["error_description"]
+
+
+def test_a_websocket_to_the_room_is_refused_not_a_server_error(room: tuple[Room, RunningServer]) -> None:
+    _, server = room
+    port = int(server.url.rsplit(":", 1)[1])
+    import socket as sockets
+
+    with sockets.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /join HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        status = sock.recv(4096).split(b"\r\n", 1)[0]
+    assert b" 500 " not in status and (b" 403 " in status or b" 404 " in status or b" 400 " in status), status

@@ -83,7 +83,11 @@ def main(host: str, port: int, issuer: str | None, max_learners: int, instructor
         issuer = origin(shown, actual)
     room = Room(issuer, max_learners, instructor_token)
     print(banner(room, host), flush=True)
-    uvicorn.Server(uvicorn.Config(create_room_app(room), log_level="warning", access_log=False)).run(sockets=[sock])
+    try:
+        uvicorn.Server(uvicorn.Config(create_room_app(room), log_level="warning", access_log=False)).run(sockets=[sock])
+    except KeyboardInterrupt:  # a second Ctrl-C while a browser still holds a connection open
+        pass
+    print("The room has ended; it forgot everyone.", flush=True)
     return 0
 
 

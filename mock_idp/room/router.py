@@ -59,10 +59,8 @@ class RoomRouter:
         self.addresses: collections.OrderedDict[str, dict[str, float]] = collections.OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
+        if scope["type"] != "http":  # lifespan, and a websocket (refused by the pages app, as the mock does)
             await self.pages(scope, receive, send)
-            return
-        if scope["type"] != "http":
             return
         body = await read_body(receive)
         if body is None:
