@@ -34,7 +34,9 @@ from nbclient.exceptions import CellExecutionError
 from tests.test_notebooks_provider_switch import output_text  # what the cells printed, and errors or stderr
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+# Notebooks 01 to 09 (the "a learner's notebooks 01-09"): notebook 10, the security lab, runs on a
+# mock of its own by design, never on a room's.
+NOTEBOOKS = sorted(path for path in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb") if path.name < "10")
 JSON = {"Accept": "application/json"}
 STEPS = ("discovery", "authorize", "login", "token", "userinfo", "refresh", "revocation", "logout")  # the eight
 CELL_TIMEOUT = 60  # seconds per cell, as nbval's (pyproject.toml)

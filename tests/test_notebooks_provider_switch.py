@@ -23,7 +23,10 @@ from nbclient.exceptions import CellExecutionError
 from mock_idp import Client, MockConfig, RunningServer, serve
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+# The protocol notebooks, 01 to 09. Notebook 10, the security lab, runs on a mock of its own by design
+# (its attacks change users and register ports: never on a project or a room); tests/test_tutorial_app.py
+# and nbval cover it.
+NOTEBOOKS = sorted(path for path in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb") if path.name < "10")
 
 TENANT_CLIENT_ID = "3f9a1c2b4d5e6f70"
 TENANT_CLIENT_SECRET = "q7Rk2_Vx9LmN4pT8wZ3bC6dF1gH5jK0s"
