@@ -409,3 +409,33 @@ def test_a_mock_that_died_is_started_again_by_the_next_connect(jupyter_server: s
     assert answers(again.endpoint)
     assert HostedMock.read(BASE_URL).pid != mock.pid
     assert again.redirect_url == first.redirect_url  # the listener's port, registered, kept
+
+
+def test_form_post_goes_through_the_hub_too(mock: HostedMock) -> None:
+    """response_mode=form_post: the page's form posts to the listener as the browser reaches it."""
+    url, _ = authorization_url(mock)
+    browser = requests.Session()
+    first = browser.get(url + "&response_mode=form_post", headers=HUB, allow_redirects=False, timeout=5)
+    login_request = urllib.parse.urlsplit(first.headers["location"]).query
+    cookie = first.headers["set-cookie"].split(";")[0]
+    headers = {**HUB, "Cookie": HUB["Cookie"] + "; " + cookie, "Origin": "https://hub.example.org"}
+    form = dict(urllib.parse.parse_qsl(login_request))
+    with listening(mock.callback_port):
+        page = requests.post(f"{mock.issuer}/login", allow_redirects=False, timeout=5, headers=headers,
+                             data={**form, "email": "alice@example.com", "password": "alice123", "action": "login"})
+    assert page.status_code == 200, page.text
+    assert f'action="https://hub.example.org/user/alice/proxy/{mock.callback_port}/auth-redirect"' in page.text
+
+
+def test_a_named_server_has_a_mock_of_its_own(tmp_path: Path) -> None:
+    """JupyterHub's named servers (/user/alice/second/): each server its own mock and state file."""
+    with hosted_mock(tmp_path, "/user/alice/") as (first, _), hosted_mock(tmp_path, "/user/alice/second/") as (second, _):
+        assert first.issuer != second.issuer and first.base_url != second.base_url
+        assert state_file_in(tmp_path, "/user/alice/") != state_file_in(tmp_path, "/user/alice/second/")
+        url, _ = authorization_url(second)
+        answer = requests.get(url, headers={**HUB, "X-Forwarded-Context": "/user/alice/second/mock"},
+                              allow_redirects=False, timeout=5)
+        assert answer.headers["location"].startswith("https://hub.example.org/user/alice/second/mock/login?")
+        # The first server's prefix is not under the second one's base URL: refused.
+        wrong = requests.get(url, headers=HUB, allow_redirects=False, timeout=5)
+        assert wrong.status_code == 400
