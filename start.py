@@ -421,15 +421,24 @@ def pyproject_digest(root):
         return hashlib.sha256(file.read()).hexdigest()
 
 
-def stamp_content(root):
-    return {"pyproject": pyproject_digest(root), "root": os.path.normcase(root)}
+def stamp_content(root, env=None):
+    """What the stamp records: the project as installed, and (for an environment) the Python it
+    runs, so a venv whose Python was upgraded or removed is checked again, not trusted."""
+    content = {"pyproject": pyproject_digest(root), "root": os.path.normcase(root)}
+    if env is not None and env.get("python"):
+        content["python"] = os.path.normcase(os.path.realpath(env["python"]))
+    return content
 
 
 def is_set_up(env, level, root):
     """The stamp says this environment has this pyproject.toml's `level` installed from `root`."""
     try:
         with open(stamp_paths(env, level)[-1]) as file:
-            return json.load(file) == stamp_content(root)
+            stored = json.load(file)
+        expected = stamp_content(root, env)
+        if "python" not in stored:  # a stamp from before the Python was recorded
+            expected.pop("python", None)
+        return stored == expected and interpreter_alive(env)
     except (IOError, OSError, ValueError):
         return False
 
@@ -438,14 +447,32 @@ def write_stamp(env, level, root):
     for path in stamp_paths(env, level):
         try:
             with open(path, "w") as file:
-                json.dump(stamp_content(root), file)
+                json.dump(stamp_content(root, env), file)
         except (IOError, OSError) as exc:  # a conda environment this user may not write to
             warn("start.py: could not write %s (%s): the next run checks the environment again" % (path, exc))
 
 
+def interpreter_alive(env):
+    """Whether the environment's Python is still there: a venv points at the Python that made it
+    (pyvenv.cfg's `home`), which an upgrade or an uninstall may have taken away."""
+    if not env.get("python"):
+        return True
+    if not os.path.exists(os.path.realpath(env["python"])):
+        return False
+    try:
+        with open(os.path.join(env["path"], "pyvenv.cfg")) as file:
+            settings = dict((name.strip(), value.strip()) for name, value in
+                            (line.split("=", 1) for line in file if "=" in line))
+        home = settings.get("home", "")
+    except (IOError, OSError):
+        return True  # not a venv (a conda environment): its python exists
+    return not home or os.path.isdir(home)
+
+
 def make_venv(env, platform, root):
-    """Creates the virtual environment with the Python that runs this file, if it is not there."""
-    if os.path.exists(env["python"]):
+    """Creates the virtual environment with the Python that runs this file, if it is not there
+    (or again, when the Python that made it is gone)."""
+    if os.path.exists(env["python"]) and interpreter_alive(env):
         return False
     where = shown_path(env["path"], root)
     if foreign_layout(env["path"], platform):
@@ -454,8 +481,10 @@ def make_venv(env, platform, root):
                           where, other_systems_python(where.rstrip("/\\"), platform),
                           venv_python(where.rstrip("/\\"), platform), where))
     existed = os.path.exists(env["path"])
+    if existed:
+        say("%s was made with a Python that is not there any more: making it again with this one." % where)
     say("Creating %s with Python %s (%s) ..." % (where, ".".join(str(p) for p in sys.version_info[:3]), sys.executable))
-    made = subprocess.run([sys.executable, "-m", "venv", env["path"]], cwd=root)
+    made = subprocess.run([sys.executable, "-m", "venv"] + (["--clear"] if existed else []) + [env["path"]], cwd=root)
     if made.returncode != 0 or not os.path.exists(env["python"]):
         if not existed:
             import shutil
@@ -489,7 +518,8 @@ def ensure(env, level, platform, root=ROOT):
             say("$ " + shown(command, platform, root))
             if run_child(command, root, platform) != 0:
                 if required:
-                    raise Refusal("This step failed (see pip's message above): %s" % shown(command, platform, root))
+                    raise Refusal("This step failed (see pip's message above): %s. The first setup downloads from "
+                                  "pypi.org: check the network (behind a proxy, set HTTPS_PROXY)." % shown(command, platform, root))
                 warn("start.py: that step failed; going on with the pip there is.")
     write_stamp(env, level, root)
     return env["python"]
@@ -565,8 +595,13 @@ def test_tool_steps(platform, which, root=ROOT, exists=os.path.exists):
                       "scripts/install-browser.sh installs Debian's chromium with apt-get, which is not here; the "
                       "browser tests expect it at /usr/bin/chromium" + ("" if exists("/usr/bin/chromium") else
                                                                        " and fail without it")))
-    if bash:
+    if bash and which("npm"):
         steps.append(("the npm packages the browser tests load", [bash, tools], None))
+    elif bash:
+        steps.append(("the npm packages the browser tests load", None,
+                      "npm is not here: install Node.js 20 or newer with npm (nodejs.org or NodeSource; Debian 12's "
+                      "own nodejs is 18, too old for configurable-http-proxy), then run this again; the browser and "
+                      "JupyterHub tests fail without them"))
     else:
         steps.append(("the npm packages the browser tests load", None, "scripts/install-test-tools.sh needs bash"))
     return steps

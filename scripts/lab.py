@@ -126,11 +126,16 @@ def start_mock(endpoint: str = MOCK_ENDPOINT, platform: str = sys.platform) -> s
     mock = subprocess.Popen([sys.executable, "-m", "mock_idp", "--port", str(port)], cwd=ROOT,
                             **own_process_group(platform))
     deadline = time.monotonic() + 15
-    while not mock_answers(endpoint):
-        if mock.poll() is not None or time.monotonic() > deadline:
-            stop_mock(mock)
-            sys.exit(f"The mock could not start on port {port}: {mock_port_problem(endpoint, platform) or 'see above'}")
-        time.sleep(0.1)
+    try:
+        while not mock_answers(endpoint):
+            if mock.poll() is not None or time.monotonic() > deadline:
+                stop_mock(mock)
+                sys.exit(f"The mock could not start on port {port}: "
+                         f"{mock_port_problem(endpoint, platform) or 'see above'}")
+            time.sleep(0.1)
+    except BaseException:  # Ctrl-C (or a stop) while it starts: it is in its own group, and never saw it
+        stop_mock(mock)
+        raise
     return mock
 
 

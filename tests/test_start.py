@@ -299,12 +299,14 @@ def test_what_test_sets_up_before_pytest_on_each_platform(start) -> None:
     def which_from(*names):
         return lambda name: f"/usr/bin/{name}" if name in names else None
 
-    debian = start.test_tool_steps("linux", which_from("bash", "apt-get"), "/k")
+    debian = start.test_tool_steps("linux", which_from("bash", "apt-get", "npm"), "/k")
     assert [command for _, command, _ in debian] == [
         ["/usr/bin/bash", "/k/scripts/install-browser.sh"], ["/usr/bin/bash", "/k/scripts/install-test-tools.sh"]]
     mac = start.test_tool_steps("darwin", which_from("bash", "npm"), "/k", exists=lambda p: False)
     assert mac[0][1] is None and "apt-get" in mac[0][2] and "fail without it" in mac[0][2]
     assert mac[1][1] == ["/usr/bin/bash", "/k/scripts/install-test-tools.sh"]
+    no_npm = start.test_tool_steps("linux", which_from("bash", "apt-get"), "/k")
+    assert no_npm[1][1] is None and "Node.js 20" in no_npm[1][2]  # said and skipped, not a refusal
     windows = start.test_tool_steps("win32", which_from("bash", "npm"), "/k")  # bash.exe may be WSL's: not used
     assert [command for _, command, _ in windows] == [None, None] and all("WSL" in why for _, _, why in windows)
 
@@ -706,3 +708,27 @@ def test_the_readme_starts_with_two_commands_and_a_table_for_each_kind_of_machin
     assert "`python start.py lab`" in conda  # conda's environment has `python`, and start.py installs into it
     ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith(("#", "set ", "cd "))]
     assert ci == [commands[1]], "CI runs the README's test command"
+
+
+def test_a_venv_whose_python_is_gone_is_not_trusted(start, tmp_path) -> None:
+    """The stamp records the Python; a venv made by a Python that was upgraded or removed is
+    checked again, and made again, instead of failing later with ModuleNotFoundError."""
+    import json
+    import os
+
+    env_dir = tmp_path / "env"
+    (env_dir / "bin").mkdir(parents=True)
+    gone = tmp_path / "old-python"
+    gone.mkdir()
+    (env_dir / "pyvenv.cfg").write_text(f"home = {gone}\nversion = 3.11.0\n")
+    python = env_dir / "bin" / "python"
+    python.symlink_to(os.path.realpath(__import__("sys").executable))
+    env = {"path": str(env_dir), "python": str(python), "ours": True}
+    assert start.interpreter_alive(env)
+    gone.rmdir()  # the Python that made the venv is uninstalled
+    assert not start.interpreter_alive(env)
+    # A stamp written for another Python does not count either.
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    content = start.stamp_content(str(tmp_path), env)
+    assert content["python"] == os.path.normcase(os.path.realpath(str(python)))
+    assert json.loads(json.dumps(content)) != start.stamp_content(str(tmp_path))
