@@ -46,6 +46,9 @@ from walkthrough.__main__ import register_with_mock
 from walkthrough.server import Running, bind, serve_in_thread
 from walkthrough.sessions import COOKIE_NAME
 
+from mock_idp.hosted import SameUser
+
+from . import hosted
 from .settings import Settings
 
 TIMEOUT = 10  # seconds, for each request
@@ -121,7 +124,10 @@ def start(settings: Settings | None = None, *, tutorial_port: int = 0, walkthrou
             url = f"http://localhost:{sock.getsockname()[1]}"
             app_settings = dataclasses.replace(settings, redirect_url=url + "/auth-redirect")
             app = tutorial.create_app(app_settings) if name == "tutorial" else create_walkthrough(app_settings)
-            servers.append(serve_in_thread(app, sock))
+            # On a shared hub machine, loopback is every learner's: another learner's programs must not reach a
+            # deliberately vulnerable app (mock_idp.hosted.SameUser refuses other Unix users' connections).
+            served = SameUser(app) if hosted.on_hub() is not None else app
+            servers.append(serve_in_thread(served, sock))
             apps[name] = (url, app)
         lab = LabApps(settings, apps["tutorial"][0], apps["walkthrough"][0], apps["tutorial"][1],
                       apps["walkthrough"][1], servers)

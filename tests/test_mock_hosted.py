@@ -439,3 +439,26 @@ def test_a_named_server_has_a_mock_of_its_own(tmp_path: Path) -> None:
         # The first server's prefix is not under the second one's base URL: refused.
         wrong = requests.get(url, headers=HUB, allow_redirects=False, timeout=5)
         assert wrong.status_code == 400
+
+
+def test_the_labs_vulnerable_apps_refuse_other_users_on_a_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a shared hub machine another learner's program must not reach the deliberately
+    vulnerable tutorial app that notebook 10 runs in a kernel."""
+    assert os.geteuid() == 0, "this test drops a child process to another user: run the suite as root (CI does)"
+    from kit import lab
+    from kit.settings import Settings
+    from mock_idp import serve
+
+    for name, value in {"JUPYTERHUB_SERVICE_PREFIX": BASE_URL, "JUPYTERHUB_API_TOKEN": "t",
+                        "JUPYTERHUB_SERVICE_URL": f"http://127.0.0.1:9{BASE_URL}"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("KIT_HOSTED", raising=False)
+    with serve(host="127.0.0.1", port=0) as idp:
+        apps = lab.start(Settings(idp.url, CLIENT_ID, CLIENT_SECRET, "http://localhost:3000/auth-redirect", is_mock=True))
+        try:
+            assert lab.welcome(lab.log_in(lab.browser(), apps.tutorial, "alice@example.com", "alice123"))
+            port = apps.tutorial.rsplit(":", 1)[1]
+            answer = status_as_nobody(f"http://127.0.0.1:{port}/")
+            assert answer.startswith("HTTP/1.1 403"), answer and "another user" in answer
+        finally:
+            apps.stop()
