@@ -43,7 +43,7 @@ import struct
 import sys
 import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -205,21 +205,28 @@ def peer_uid(client: tuple[str, int], server: tuple[str, int]) -> int | None:
     """The Unix user owning the other end of a loopback TCP connection (Linux), or None when it
     cannot be told. The other end is the socket whose local address is our client's and whose
     remote address is ours."""
-    tables = (("/proc/net/tcp", _proc_address4), ("/proc/net/tcp6", _proc_address6))
-    for table, spell in tables:
+    for table, spell in TCP_TABLES:
         local, remote = spell(*client), spell(*server)
         if local is None or remote is None:
             continue
-        try:
-            with open(table) as lines:
-                next(lines, None)
-                for line in lines:
-                    fields = line.split()
-                    if len(fields) > 7 and fields[1] == local and fields[2] == remote:
-                        return int(fields[7])
-        except OSError:
-            continue
+        for fields in tcp_sockets(table):
+            if fields[1] == local and fields[2] == remote:
+                return int(fields[7])
     return None
+
+
+def tcp_sockets(table: str) -> Iterator[list[str]]:
+    """The rows of a /proc/net/tcp{,6} table, split: [1] local address, [2] remote, [3] state,
+    [7] uid. Nothing where the table cannot be read (not Linux)."""
+    try:
+        with open(table) as lines:
+            next(lines, None)
+            for line in lines:
+                fields = line.split()
+                if len(fields) > 7:
+                    yield fields
+    except OSError:
+        return
 
 
 def _proc_address4(host: str, port: int) -> str | None:
@@ -234,6 +241,10 @@ def _proc_address4(host: str, port: int) -> str | None:
     return "%08X:%04X" % (struct.unpack("<I", ip.packed)[0], port)
 
 
+# Each table of TCP sockets, with how it writes an address.
+TCP_TABLES = (("/proc/net/tcp", _proc_address4), ("/proc/net/tcp6", _proc_address6))
+
+
 def can_tell_users() -> bool:
     return os.path.exists("/proc/net/tcp")
 
@@ -241,16 +252,10 @@ def can_tell_users() -> bool:
 def listener_uid(port: int) -> int | None:
     """The Unix user of the socket listening on loopback port `port` (Linux), or None if none is."""
     wanted = "%04X" % port
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as lines:
-                next(lines, None)
-                for line in lines:
-                    fields = line.split()
-                    if len(fields) > 7 and fields[3] == LISTEN and fields[1].rsplit(":", 1)[-1] == wanted:
-                        return int(fields[7])
-        except OSError:
-            continue
+    for table, _ in TCP_TABLES:
+        for fields in tcp_sockets(table):
+            if fields[3] == LISTEN and fields[1].rsplit(":", 1)[-1] == wanted:
+                return int(fields[7])
     return None
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import jwt
 from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -144,7 +145,8 @@ class RoomRouter:
         return None
 
     def session_owner(self, headers: Headers) -> Learner | None:
-        cookie = cookie_value(headers.get("cookie", ""), SESSION_COOKIE)
+        # Read as the learner's mock reads it (Starlette's request.cookies).
+        cookie = cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE)
         if not cookie:
             return None
         return next((one for one in self.room.everyone() if one.ctx.store.session_for_cookie(cookie)), None)
@@ -210,14 +212,6 @@ def unverified(token: str) -> dict[str, Any]:
     except jwt.PyJWTError:
         return {}
     return claims if isinstance(claims, dict) else {}
-
-
-def cookie_value(header: str, name: str) -> str | None:
-    for pair in header.split(";"):
-        key, _, value = pair.strip().partition("=")
-        if key == name:
-            return value
-    return None
 
 
 def params_of(scope: Scope, headers: Headers, body: bytes) -> dict[str, str]:
