@@ -86,6 +86,7 @@ c.Spawner.args = ["--allow-root"]  # the tests run as root; without it the serve
 c.Spawner.ip = "127.0.0.1"
 c.Spawner.notebook_dir = {root!r}  # the repository: notebooks/03-….ipynb as a learner's path
 c.Spawner.default_url = "/lab"
+c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 2}}  # "pending" after 2 s; the test polls
 c.Spawner.start_timeout = {start_timeout!r}
 c.Spawner.http_timeout = {start_timeout!r}
 # On top of what the spawner keeps (PATH, LANG, …): this run's marker, and no .env of the
@@ -138,8 +139,9 @@ class Hub:
     kernels: list[Kernel] = field(default_factory=list)  # every kernel connection handed out, closed at the end
 
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", HTTP_TIMEOUT)
         return requests.request(method, f"{self.url}/hub/api{path}", headers={"Authorization": f"token {self.token}"},
-                                timeout=HTTP_TIMEOUT, **kwargs)
+                                **kwargs)
 
     def log_tail(self, lines: int = 60) -> str:
         text = self.log.read_text(errors="replace") if self.log.is_file() else ""
@@ -166,7 +168,9 @@ class Hub:
     def start_server(self, name: str) -> Server:
         """Starts `name`'s server (they must have logged in once: the hub knows them then), waits
         until it answers, and gives the test a token of theirs for its REST API."""
-        started = self.api("POST", f"/users/{name}/server")
+        # The hub answers once the server is up or after its slow_spawn_timeout (202, pending), which
+        # the config below keeps short: on a loaded machine a spawn takes longer than HTTP_TIMEOUT.
+        started = self.api("POST", f"/users/{name}/server", timeout=START_TIMEOUT)
         if started.status_code not in (201, 202):
             raise self.failed(f"starting {name}'s server: HTTP {started.status_code} {started.text}")
         deadline = time.monotonic() + START_TIMEOUT
