@@ -7,7 +7,7 @@ jupyter-server-proxy runs it, at `<server>/mock/` (mock_idp/hosted.py), on the f
 The kernel then talks to it directly on loopback (its issuer, `http://127.0.0.1:PORT`), and
 shows the learner links that go through the hub: the mock's pages at
 `https://HUB/user/alice/mock/...`, the notebook's callback listener at
-`https://HUB/user/alice/proxy/N/...`.
+`https://HUB/user/alice/proxy/127.0.0.1:N/...`.
 
 The hub tells its servers (and so their kernels) where they are in environment variables:
 JUPYTERHUB_SERVICE_PREFIX (/user/alice/), JUPYTERHUB_SERVICE_URL (where the server listens,
@@ -26,7 +26,7 @@ import urllib.parse
 
 import requests
 
-from mock_idp.hosted import ENTRY, HostedMock, HubView, normalise_base_url
+from mock_idp.hosted import ENTRY, HostedMock, HubView, normalise_base_url, port_is_ours
 
 from .settings import SettingsError
 
@@ -108,7 +108,17 @@ def _loopback() -> requests.Session:
     return session
 
 
+def _ours(mock: HostedMock) -> bool:
+    """Whether only this user's programs listen on the mock's port. A mock killed before it could
+    remove its state file leaves its port to whoever binds it next: on a shared machine, another
+    user's program could answer there with the same issuer and collect the notebook's secrets."""
+    port = urllib.parse.urlsplit(mock.issuer).port
+    return port is not None and port_is_ours(port)
+
+
 def _answers(mock: HostedMock) -> bool:
+    if not _ours(mock):
+        return False
     try:
         with _loopback() as session:
             body = session.get(mock.issuer + "/.well-known/openid-configuration", timeout=3).json()
@@ -121,7 +131,7 @@ def running_mock(server: HubServer) -> HostedMock:
     """The learner's mock, if it runs (no request when this kernel saw it already); else
     HostedMockError: connect() starts it."""
     current = HostedMock.read(server.base_url)
-    if current is not None and (_KNOWN.get(server.base_url) == current or _answers(current)):
+    if current is not None and ((_KNOWN.get(server.base_url) == current and _ours(current)) or _answers(current)):
         _KNOWN[server.base_url] = current
         return current
     raise HostedMockError("Your mock is not running: run the notebook's first cell (connect()), which starts it.")

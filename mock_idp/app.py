@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from . import authorize, discovery, login_ui, logout, teaching_api, token, userinfo
 from .config import MockConfig
-from .context import Context, error_page, json_error, logged
+from .context import Context, NotForThisBrowser, error_page, json_error, logged
 from .cors import AuthgearCORS
 from .exchanges import LOG_CAP, ExchangeLog
 from .guard import TeachingGuard
@@ -97,11 +97,18 @@ def create_app(issuer: str, config: MockConfig | None = None, key: SigningKey | 
         text = {404: "Not Found", 405: "Method Not Allowed"}.get(status, "Bad Request")
         return PlainTextResponse(text, status_code=status, headers=getattr(exc, "headers", None))
 
+    async def not_for_this_browser(request: Request, exc: Exception) -> Response:
+        # An endpoint would send the browser where it must not go (context.for_browser, on a hub).
+        assert isinstance(exc, NotForThisBrowser)
+        return exc.response()
+
     async def unexpected(request: Request, exc: Exception) -> Response:
         # Never a stack trace on the wire. Reaching this is a bug: the tests look for it.
         return PlainTextResponse("Internal Server Error", status_code=500)
 
-    app = Starlette(routes=routes, exception_handlers={404: http_error, 405: http_error, Exception: unexpected})
+    app = Starlette(routes=routes, exception_handlers={404: http_error, 405: http_error,
+                                                          NotForThisBrowser: not_for_this_browser,
+                                                          Exception: unexpected})
     app.state.ctx = ctx
     app.state.guard = guard
     # Cross-origin calls from SPAs: allowed for the clients' redirect-URI origins, as Authgear does.

@@ -47,7 +47,26 @@ class BrowserView:
     base: str
 
     def translate(self, url: str) -> str:
+        """`url` as this browser reaches it (a mapping: nothing is checked)."""
         return url
+
+    def send_to(self, url: str) -> str:
+        """`url` as this browser reaches it, for sending the browser there (a redirect, a form's
+        action): raises NotForThisBrowser where it must not go."""
+        return self.translate(url)
+
+
+class NotForThisBrowser(Exception):
+    """The browser must not be sent to an address (on a hub: a loopback port that is not the
+    learner's own, where another user's program would get the browser and its hub cookie)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def response(self) -> PlainTextResponse:
+        return PlainTextResponse(self.message, status_code=409,
+                                 headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
 
 # The current request's browser view; None (the default) means the browser uses the issuer.
@@ -55,9 +74,10 @@ browser_view: contextvars.ContextVar[BrowserView | None] = contextvars.ContextVa
 
 
 def for_browser(url: str) -> str:
-    """`url` as the current request's browser reaches it (unchanged unless through a hub)."""
+    """`url` as the current request's browser is sent there (unchanged unless through a hub);
+    raises NotForThisBrowser where it must not go (app.py answers 409)."""
     view = browser_view.get()
-    return view.translate(url) if view is not None else url
+    return view.send_to(url) if view is not None else url
 
 
 @dataclasses.dataclass

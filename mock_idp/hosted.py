@@ -17,7 +17,8 @@ hub, at `https://HUB/user/alice/`. So:
   for the browser, as a reverse proxy's `proxy_redirect` and `proxy_cookie_path` would: the
   `Location` of every redirect, each form's action, the cookies' `Path`. A redirect to a
   loopback port of this machine (the notebook's callback listener, `http://127.0.0.1:N/...`)
-  becomes `https://HUB/user/alice/proxy/N/...`, the way the browser reaches that port.
+  becomes `https://HUB/user/alice/proxy/127.0.0.1:N/...`, the way the browser reaches that port,
+  and only while a program of the learner's own is all that listens there (`port_is_ours`).
 - **The learner's own.** On a machine shared by learners (The Littlest JupyterHub: every
   learner a Unix user), loopback is not private. `SameUser` refuses every connection that
   does not come from a process of the Unix user the mock runs as (read from /proc/net/tcp):
@@ -49,7 +50,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .context import BrowserView, browser_view
+from .context import BrowserView, NotForThisBrowser, browser_view
 from .guard import HOST_HEADER
 
 ENTRY = "mock"  # <server>/mock/: the name of the jupyter-server-proxy entry
@@ -249,20 +250,20 @@ def can_tell_users() -> bool:
     return os.path.exists("/proc/net/tcp")
 
 
-def listener_uid(port: int) -> int | None:
-    """The Unix user of the socket listening on loopback port `port` (Linux), or None if none is."""
+def listener_uids(port: int) -> set[int]:
+    """The Unix users of the sockets listening on port `port`, on any address, IPv4 or IPv6
+    (Linux); empty if none listens."""
     wanted = "%04X" % port
-    for table, _ in TCP_TABLES:
-        for fields in tcp_sockets(table):
-            if fields[3] == LISTEN and fields[1].rsplit(":", 1)[-1] == wanted:
-                return int(fields[7])
-    return None
+    return {int(fields[7]) for table, _ in TCP_TABLES for fields in tcp_sockets(table)
+            if fields[3] == LISTEN and fields[1].rsplit(":", 1)[-1] == wanted}
 
 
 def port_is_ours(port: int) -> bool:
-    """Whether what listens on loopback port `port` is this user's (the notebook's listener),
-    so the browser may be sent there with its hub cookie. True where it cannot be told."""
-    return not can_tell_users() or listener_uid(port) == os.geteuid()
+    """Whether everything that listens on port `port` is this user's (the notebook's listener),
+    so the browser may be sent there with its hub cookie: one socket of another user's on any
+    address of that port (::1 beside our 127.0.0.1, say) and it is not. True where it cannot be
+    told."""
+    return not can_tell_users() or listener_uids(port) == {os.geteuid()}
 
 
 class SameUser:
@@ -273,16 +274,24 @@ class SameUser:
         self.uid = os.geteuid()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("client") and scope.get("server") and can_tell_users():
-            owner = peer_uid(tuple(scope["client"]), tuple(scope["server"]))
-            if owner != self.uid:  # another user's, or a connection the system does not show
-                response = JSONResponse(
-                    {"error": "access_denied",
-                     "error_description": "this mock belongs to another user of this machine"},
-                    status_code=403, headers={"Cache-Control": "no-store"})
-                await response(scope, receive, send)
+        if scope["type"] in ("http", "websocket") and can_tell_users() and not self.ours(scope):
+            if scope["type"] == "websocket":  # none is served; refused before the app sees it
+                await send({"type": "websocket.close", "code": 1008})
                 return
+            response = JSONResponse(
+                {"error": "access_denied", "error_description": "this mock belongs to another user of this machine"},
+                status_code=403, headers={"Cache-Control": "no-store"})
+            await response(scope, receive, send)
+            return
         await self.app(scope, receive, send)
+
+    def ours(self, scope: Scope) -> bool:
+        """Whether the connection's other end is a process of this user. Not when the server
+        could not say who the peer is (uvicorn gives no `client` when the peer already went)."""
+        client, server = scope.get("client"), scope.get("server")
+        if not client or not server:
+            return False
+        return peer_uid(tuple(client), tuple(server)) == self.uid  # None: a connection the system does not show
 
 
 # --- The browser's view, through the hub ---------------------------------------------------
@@ -294,7 +303,7 @@ def first_value(value: str | None) -> str | None:
 
 class HubView(BrowserView):
     """The addresses one browser request uses: `origin` (https://HUB), `base` (the mock's
-    pages: https://HUB/user/alice/mock) and `ports` (a loopback port N: https://HUB/user/alice/proxy/N)."""
+    pages: https://HUB/user/alice/mock) and `ports` (a loopback port N: https://HUB/user/alice/proxy/127.0.0.1:N)."""
 
     def __init__(self, issuer: str, origin: str, context_path: str, base_url: str) -> None:
         super().__init__(origin=origin, base=origin + context_path.rstrip("/"))
@@ -323,8 +332,18 @@ class HubView(BrowserView):
             return url  # already the browser's address (the mock's pages are written so)
         port = self.loopback_port(url)
         if port is not None:
-            return f"{self.ports}{port}{rest}"  # a loopback port of this machine: through jupyter-server-proxy
+            # A loopback port of this machine, through jupyter-server-proxy: to 127.0.0.1 by name
+            # (its /proxy/N/ goes to "localhost", which may be ::1, where another user may listen).
+            return f"{self.ports}127.0.0.1:{port}{rest}"
         return url
+
+    def send_to(self, url: str) -> str:
+        port = self.loopback_port(url)
+        if port is not None and not port_is_ours(port):
+            raise NotForThisBrowser(
+                f"Not sent on: the login would go back to port {port} of your server, and nothing of yours listens "
+                "there now. Run the notebook's login cell again (it listens while it waits), then use its new link.\n")
+        return self.translate(url)
 
 
 def browser_origin(headers: Headers, scope: Scope) -> str | None:
@@ -404,12 +423,12 @@ class ThroughTheHub:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 if "location" in headers:
-                    port = view.loopback_port(headers["location"])
-                    if port is not None and not port_is_ours(port):
+                    try:
+                        headers["location"] = view.send_to(headers["location"])
+                    except NotForThisBrowser as refusal:
                         refused = True
-                        await not_yours(port)(scope, receive, send)
+                        await refusal.response()(scope, receive, send)
                         return
-                    headers["location"] = view.translate(headers["location"])
                 cookies = [for_browser_cookie(value, view.cookie_path, secure)
                            for name, value in headers.raw if name.lower() == b"set-cookie"]
                 if cookies:
@@ -423,13 +442,6 @@ class ThroughTheHub:
             await self.app(scope, receive, send_for_browser)
         finally:
             browser_view.reset(token)
-
-
-def not_yours(port: int) -> PlainTextResponse:
-    return PlainTextResponse(
-        f"Not sent on: the login would go back to port {port} of your server, and nothing of yours listens "
-        "there now. Run the notebook's login cell again (it listens while it waits), then use its new link.\n",
-        status_code=409, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
 
 def own_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
@@ -478,7 +490,7 @@ def banner(mock: HostedMock, path: Path) -> str:
     lines = [
         f"Mock Authgear for the Jupyter server at {mock.base_url}: issuer {mock.issuer} (the kernel's address);",
         f"  the browser's: <hub>{mock.browser_path}/ ; the notebooks' callback: {mock.redirect_url}",
-        f"  (the browser's: <hub>{mock.base_url}proxy/{mock.callback_port}/...). Where it is written: {path}",
+        f"  (the browser's: <hub>{mock.base_url}proxy/127.0.0.1:{mock.callback_port}/...). Where it is written: {path}",
     ]
     if not can_tell_users():
         lines.append("  WARNING: this system does not tell which user a connection comes from (no /proc/net/tcp): "

@@ -9,7 +9,7 @@ notebook 03 cell by cell, the two taking turns, every code cell as stored (the `
 too: their checks go on with the reference solution). When a cell says "Open this link in your
 browser", the learner's browser opens the link (their own mock, /user/NAME/mock/, through the
 hub), logs in as their own demo user (or presses Cancel), and lands on
-/user/NAME/proxy/PORT/auth-redirect, where their kernel's listener answers "Got it."; the next
+/user/NAME/proxy/127.0.0.1:PORT/auth-redirect, where their kernel's listener answers "Got it."; the next
 cell (`.callback()`) has the address then.
 
 Then the two stay apart: alice's clock moved two hours and her mock reset leave bob's token, clock
@@ -71,8 +71,8 @@ class Learner:
         browser_shot(self.page, "hub", f"{self.name}-{self.shots:02d}-{name}")
 
     def landed(self, url: str) -> bool:
-        """Their kernel's listener, through their server's proxy: /user/NAME/proxy/PORT/auth-redirect."""
-        return re.match(rf"{re.escape(self.hub.url)}/user/{self.name}/proxy/\d+/auth-redirect\?", url) is not None
+        """Their kernel's listener, through their server's proxy: /user/NAME/proxy/127.0.0.1:PORT/auth-redirect."""
+        return re.match(rf"{re.escape(self.hub.url)}/user/{self.name}/proxy/127\.0\.0\.1:\d+/auth-redirect\?", url) is not None
 
     def login_link(self, shown: Outputs) -> str | None:
         """The address their click opens when the cell asks them to open a link: the authorization

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -175,7 +176,7 @@ def test_the_browser_logs_in_through_the_hub_and_the_kernel_redeems_the_code(moc
     assert posted.status_code == 303, posted.text
     landed = posted.headers["location"]
     # The kernel's listener on this machine, as the browser reaches it: through jupyter-server-proxy.
-    assert landed.startswith(f"https://hub.example.org/user/alice/proxy/{mock.callback_port}/auth-redirect?")
+    assert landed.startswith(f"https://hub.example.org/user/alice/proxy/127.0.0.1:{mock.callback_port}/auth-redirect?")
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(landed).query))
     assert query["state"] == "s-123"
 
@@ -197,7 +198,7 @@ def test_an_error_redirect_goes_through_the_hub_too(mock: HostedMock) -> None:
                               timeout=5)
     assert answer.status_code == 303
     assert answer.headers["location"].startswith(
-        f"https://hub.example.org/user/alice/proxy/{mock.callback_port}/auth-redirect?error=invalid_scope")
+        f"https://hub.example.org/user/alice/proxy/127.0.0.1:{mock.callback_port}/auth-redirect?error=invalid_scope")
 
 
 @pytest.mark.parametrize("header, value", [
@@ -256,32 +257,79 @@ def test_another_user_of_the_machine_cannot_reach_the_mock(mock: HostedMock) -> 
     assert requests.get(mock.issuer + "/.well-known/openid-configuration", timeout=5).status_code == 200
 
 
-def test_the_browser_is_not_sent_to_a_port_another_user_holds(mock: HostedMock) -> None:
-    """jupyter-server-proxy would hand the learner's browser, hub cookie and all, to whoever
-    listens on the callback port: on a shared machine, when the notebook is not listening,
-    that could be another learner's program."""
-    assert os.geteuid() == 0, "this test drops a child process to another user: run the suite as root (CI does)"
-    url, _ = authorization_url(mock)
-    nobody_listens = f"""
-import os, socket, sys, time
+@contextlib.contextmanager
+def nobody_listening(host: str, port: int, body: str = "") -> Iterator[None]:
+    """A process of another Unix user (`nobody`) listening on `host`:`port`; with `body`, it
+    answers every request with that JSON, as a mock would."""
+    script = f"""
+import os, socket, time
 os.setgid({NOBODY}); os.setuid({NOBODY})
-s = socket.socket(); s.bind(("127.0.0.1", {mock.callback_port})); s.listen(1)
-print("listening", flush=True); time.sleep(30)
+family = socket.AF_INET6 if ":" in {host!r} else socket.AF_INET
+s = socket.socket(family); s.bind(({host!r}, {port})); s.listen(8)
+print("listening", flush=True)
+body = {body!r}.encode()
+while True:
+    c, _ = s.accept(); c.recv(65536)
+    c.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n" % len(body) + body)
+    c.close()
 """
     squatter = subprocess.Popen(["/usr/bin/env", "-i", "/bin/sh", "-c", "exec \"$0\" -c \"$1\"",
-                                 "/usr/bin/python3", nobody_listens], stdout=subprocess.PIPE, text=True)
+                                 "/usr/bin/python3", script], stdout=subprocess.PIPE, text=True)
     try:
         assert squatter.stdout.readline().strip() == "listening"
-        answer = requests.get(url.replace("scope=openid", "scope=email"), headers=HUB, allow_redirects=False,
-                              timeout=5)
-        assert answer.status_code == 409 and "location" not in answer.headers
-        assert "nothing of yours listens" in answer.text
+        yield
     finally:
         squatter.kill()
         squatter.wait(5)
+
+
+def test_the_browser_is_not_sent_to_a_port_another_user_holds(mock: HostedMock) -> None:
+    """jupyter-server-proxy would hand the learner's browser, hub cookie and all, to whoever
+    listens on the callback port: on a shared machine, when the notebook is not listening,
+    that could be another learner's program. A redirect and a form_post page (whose form the
+    browser posts at once, even for prompt=none with nobody logged in) alike."""
+    assert os.geteuid() == 0, "this test drops a child process to another user: run the suite as root (CI does)"
+    url, _ = authorization_url(mock)
+    redirect = url.replace("scope=openid", "scope=email")  # an error redirect, at once
+    form_post = url + "&prompt=none&response_mode=form_post"  # login_required, as a self-posting form
+
+    def refused(answer: requests.Response) -> bool:
+        return (answer.status_code == 409 and "location" not in answer.headers
+                and "nothing of yours listens" in answer.text and "<form" not in answer.text)
+
+    with nobody_listening("127.0.0.1", mock.callback_port):
+        for attempt in (redirect, form_post):
+            assert refused(requests.get(attempt, headers=HUB, allow_redirects=False, timeout=5))
+    # Ours on 127.0.0.1 and another user's on ::1 (where "localhost" may lead): not sent there either.
+    with listening(mock.callback_port), nobody_listening("::1", mock.callback_port):
+        for attempt in (redirect, form_post):
+            assert refused(requests.get(attempt, headers=HUB, allow_redirects=False, timeout=5))
     # Nobody at all on the port (the login cell not waiting): not sent there either.
-    nobody = requests.get(url.replace("scope=openid", "scope=email"), headers=HUB, allow_redirects=False, timeout=5)
-    assert nobody.status_code == 409
+    for attempt in (redirect, form_post):
+        assert refused(requests.get(attempt, headers=HUB, allow_redirects=False, timeout=5))
+    # Only ours: sent on, to 127.0.0.1 by name.
+    with listening(mock.callback_port):
+        page = requests.get(form_post, headers=HUB, allow_redirects=False, timeout=5)
+    assert page.status_code == 200
+    assert f'action="https://hub.example.org/user/alice/proxy/127.0.0.1:{mock.callback_port}/auth-redirect"' in page.text
+
+
+def test_the_kernel_does_not_trust_a_mock_port_another_user_holds(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mock killed before it removed its state file leaves its port to whoever binds it next:
+    another user's program answering discovery with the same issuer is not the learner's mock."""
+    assert os.geteuid() == 0, "this test drops a child process to another user: run the suite as root (CI does)"
+    from kit import hosted
+
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
+    HostedMock(issuer, "http://127.0.0.1:1/auth-redirect", BASE_URL, 1).write_to(state_file(BASE_URL))
+    server = hosted.HubServer(BASE_URL, "http://127.0.0.1:1/user/alice/", "t", "")
+    with nobody_listening("127.0.0.1", port, body=json.dumps({"issuer": issuer})):
+        assert answers(issuer)  # it does answer as the mock would
+        with pytest.raises(hosted.HostedMockError):
+            hosted.running_mock(server)
 
 
 def test_absolute_links_with_the_hubs_public_address_and_https_behind_a_load_balancer(
@@ -313,11 +361,38 @@ def test_a_restarted_mock_keeps_the_callback_port(tmp_path: Path) -> None:
         assert second.redirect_url == first.redirect_url
 
 
+def test_a_connection_whose_peer_is_unknown_is_refused() -> None:
+    """uvicorn gives no `client` when the peer went before it could ask: not let through."""
+    from starlette.responses import PlainTextResponse
+
+    from mock_idp.hosted import SameUser
+
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    app = SameUser(PlainTextResponse("the app"))
+    for client in (None, ("127.0.0.1", 1)):  # unknown; and a peer /proc/net/tcp does not show
+        sent.clear()
+        scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b"",
+                 "client": client, "server": ("127.0.0.1", 2)}
+        asyncio.run(app(scope, receive, send))
+        assert sent[0]["status"] == 403, client
+    sent.clear()
+    asyncio.run(app({"type": "websocket", "path": "/", "headers": [], "client": None, "server": ("127.0.0.1", 2)},
+                    receive, send))
+    assert sent == [{"type": "websocket.close", "code": 1008}]
+
+
 def test_the_kits_links_are_the_mocks_mapping() -> None:
     view = HubView("http://127.0.0.1:5555", "", "/user/alice/mock", "/user/alice/")
     assert view.translate("http://127.0.0.1:5555/oauth2/authorize?x=1") == "/user/alice/mock/oauth2/authorize?x=1"
-    assert view.translate("http://127.0.0.1:6666/auth-redirect?code=c") == "/user/alice/proxy/6666/auth-redirect?code=c"
-    assert view.translate("http://localhost:6666/") == "/user/alice/proxy/6666/"
+    assert view.translate("http://127.0.0.1:6666/auth-redirect?code=c") == "/user/alice/proxy/127.0.0.1:6666/auth-redirect?code=c"
+    assert view.translate("http://localhost:6666/") == "/user/alice/proxy/127.0.0.1:6666/"
     assert view.translate("https://app.example.com/cb") == "https://app.example.com/cb"  # not this machine's
     assert view.translate("//evil.example/x") == "//evil.example/x"
 
@@ -386,7 +461,7 @@ def test_the_kit_starts_the_mock_through_the_server_and_catches_the_callback(
     origin = jupyter_server[: -len(BASE_URL)]
     session = requests.Session()
     session.headers["Authorization"] = "token " + os.environ["JUPYTERHUB_API_TOKEN"]
-    back = f"{origin}{BASE_URL}proxy/{mock.callback_port}/auth-redirect"
+    back = f"{origin}{BASE_URL}proxy/127.0.0.1:{mock.callback_port}/auth-redirect"
     landed = Browser(session).login(origin + link, until=back, email="alice@example.com", password="alice123")
     got_it = session.get(landed.url, timeout=10)  # the last hop: the kernel's listener, through the proxy
     assert got_it.status_code == 200 and "Got it" in got_it.text
@@ -424,7 +499,7 @@ def test_form_post_goes_through_the_hub_too(mock: HostedMock) -> None:
         page = requests.post(f"{mock.issuer}/login", allow_redirects=False, timeout=5, headers=headers,
                              data={**form, "email": "alice@example.com", "password": "alice123", "action": "login"})
     assert page.status_code == 200, page.text
-    assert f'action="https://hub.example.org/user/alice/proxy/{mock.callback_port}/auth-redirect"' in page.text
+    assert f'action="https://hub.example.org/user/alice/proxy/127.0.0.1:{mock.callback_port}/auth-redirect"' in page.text
 
 
 def test_a_named_server_has_a_mock_of_its_own(tmp_path: Path) -> None:
