@@ -376,11 +376,40 @@ def test_the_flags_are_those_of_the_login_that_ended_not_of_a_later_probe(room: 
 def test_a_logout_that_names_nobody_still_goes_back_to_the_app(room: tuple[Room, RunningServer]) -> None:
     """The tutorial's logout sends only post_logout_redirect_uri: the room sends the browser back
     as the bundled mock does, not to the lobby's settings page."""
-    _, server = room
-    joined(server.url, "Ada")
+    the_room, server = room
+    ada = joined(server.url, "Ada")
     answer = requests.get(server.url + "/oauth2/end_session", params={"post_logout_redirect_uri": "http://localhost:3000"},
                           allow_redirects=False, timeout=5)
     assert answer.status_code == 303 and answer.headers["location"] == "http://localhost:3000"
+    # Nobody's logout: not in Ada's progress, not in her log (the lobby answered it).
+    assert the_room.learners[ada["client_id"]].progress.view()["steps"]["logout"] is None
+    assert not teaching(server.url, ada, "GET", "/_mock/exchanges").json()["exchanges"]
+    # Not a way to send a browser anywhere: only the kit's registered URIs.
+    elsewhere = requests.get(server.url + "/oauth2/end_session", allow_redirects=False, timeout=5,
+                             params={"post_logout_redirect_uri": "https://evil.example/"})
+    assert elsewhere.status_code == 303 and elsewhere.headers["location"].endswith("/settings")  # Authgear's own page
+
+
+def test_odd_hints_and_bodies_get_answers_not_server_errors(room: tuple[Room, RunningServer]) -> None:
+    """An unsigned id_token_hint whose `aud` is not a string, JSON nested too deep: what the
+    room reads to find the learner must not fail on them."""
+    import base64
+    import json
+
+    _, server = room
+    ada = joined(server.url, "Ada")
+
+    def segment(value: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    for audience in ([{"x": 1}], [["x"]], {"x": 1}, 7, [None]):
+        hint = f"{segment({'alg': 'none'})}.{segment({'aud': audience})}."
+        answer = requests.get(server.url + "/oauth2/end_session", params={"id_token_hint": hint},
+                              allow_redirects=False, timeout=5)
+        assert answer.status_code < 500, (audience, answer.status_code, answer.text)
+    deep = teaching(server.url, ada, "POST", "/_mock/clients", data="[" * 100_000,
+                    headers={"Content-Type": "application/json"})
+    assert deep.status_code == 400 and deep.json()["error"] == "invalid_request"
 
 
 def test_a_learners_mock_holds_a_bounded_number_of_clients_and_users(room: tuple[Room, RunningServer]) -> None:

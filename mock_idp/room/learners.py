@@ -138,8 +138,12 @@ class Room:
         self.by_name: dict[str, str] = {}  # casefolded name -> client_id
         self.emails: set[str] = set()
         # The lobby: discovery, the JWKS and the answers to requests that name no learner (an
-        # unknown client gets Authgear's error page from it). No clients, no users.
-        self.lobby = create_app(self.issuer, MockConfig(clients={}, users={}), self.key)
+        # unknown client gets Authgear's error page from it). No users; one client that nobody
+        # can use (no redirect URI, no known secret), which registers the kit's post-logout URIs:
+        # a logout that names nobody goes back to the app, as on every learner's mock.
+        lobby_client = Client(client_id="lobby", client_secret=secrets.token_urlsafe(24), redirect_uris=[],
+                              post_logout_redirect_uris=list(demo_clients()[0].post_logout_redirect_uris))
+        self.lobby = create_app(self.issuer, MockConfig(clients={"lobby": lobby_client}, users={}), self.key)
 
     def instructor_ok(self, token: str | None) -> bool:
         return bool(token) and hmac.compare_digest(token.encode("utf-8", "replace"), self.instructor_token.encode())

@@ -135,11 +135,12 @@ class RoomRouter:
             learner = room.learner(params.get("client_id"))
             if learner is None and params.get("id_token_hint"):
                 audience = unverified(params["id_token_hint"]).get("aud")
-                learner = room.learner(audience[0] if isinstance(audience, list) and audience else str(audience or ""))
+                first = audience[0] if isinstance(audience, list) and audience else audience
+                learner = room.learner(first if isinstance(first, str) else None)
             # No session and no client named (the tutorial's logout sends only post_logout_redirect_uri):
-            # the learner at this address, else anyone's mock, which all register the kit's URIs.
-            return (learner or self.session_owner(headers) or self.only_learner_at(address)
-                    or next(iter(room.everyone()), None))
+            # the learner at this address, else the lobby (which registers the kit's post-logout URIs),
+            # so that nobody's log and progress get a stranger's logout.
+            return learner or self.session_owner(headers) or self.only_learner_at(address)
         if path in ("/logout", "/settings"):
             return self.session_owner(headers)
         return None
@@ -183,7 +184,7 @@ def foreign_client_id(scope: Scope, body: bytes, learner: Learner) -> str | None
         return None
     try:
         sent = json.loads(body or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested deeper than Python goes
         return None  # the mock answers it
     client_id = sent.get("client_id") if isinstance(sent, dict) else None
     if not isinstance(client_id, str) or client_id.startswith(learner.client_id + "-"):
