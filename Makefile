@@ -16,7 +16,7 @@ START = $(strip $(PYTHON) start.py $(if $(VENV),--venv "$(VENV)"))
 setup:
 	$(START) setup
 
-# That and what the tests need.
+# That and everything the tests need (chromium, the npm packages), running nothing: then the suite runs offline.
 setup-test:
 	$(START) setup-test
 

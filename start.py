@@ -44,7 +44,8 @@ USAGE = """usage: {python} start.py [--venv PATH] COMMAND [ARGUMENTS]
   test          set up with the test tools (and on Debian/Ubuntu chromium and the npm packages the
                 browser tests load), then run pytest; arguments go to pytest
   setup         install what the notebooks need, start nothing
-  setup-test    install that and the test tools
+  setup-test    install that and everything the tests need (as test does), run nothing: after it
+                the suite runs offline
   mock          set up, then run the bundled mock alone (arguments go to python -m mock_idp)
   room          set up, then run one mock for a whole room (python -m mock_idp --room ARGUMENTS)
   walkthrough   set up, then run the walkthrough app (arguments go to python -m walkthrough)
@@ -607,6 +608,19 @@ def test_tool_steps(platform, which, root=ROOT, exists=os.path.exists):
     return steps
 
 
+def install_test_tools(platform, root):
+    """Runs test_tool_steps: chromium and the npm packages, or says why each is skipped."""
+    import shutil
+    for what, tool, why in test_tool_steps(platform, shutil.which, root):
+        if tool is None:
+            say("Skipped %s: %s." % (what, why))
+            continue
+        code = run_child(tool, root, platform)
+        if code != 0:
+            raise Refusal("Could not set up %s (%s exited with %s); see its message above." % (
+                what, shown(tool, platform, root), code))
+
+
 def lab_check(env, platform, root, arguments):
     """`lab --check`: which environment, what setting up would install, and (when it is set up)
     scripts/lab.py's own check of the settings and the ports. Installs and starts nothing."""
@@ -671,6 +685,8 @@ def run(argv, platform, root=ROOT):
         return lab_check(env, platform, root, [word for word in argv if word != "--check"])
     level = "test" if command in ("test", "setup-test", "bench") else "lab"
     python = ensure(env, level, platform, root)
+    if command in ("test", "setup-test"):
+        install_test_tools(platform, root)
     if command in ("setup", "setup-test"):
         say("The kit is set up in %s." % shown_path(env["path"], root))
         return 0
@@ -684,15 +700,6 @@ def run(argv, platform, root=ROOT):
         return run_child([python, "-m", "walkthrough"] + argv, root, platform)
     if command == "bench":
         return run_child([python, os.path.join(root, "benchmarks", "run_all.py")] + argv, root, platform)
-    import shutil
-    for what, tool, why in test_tool_steps(platform, shutil.which, root):
-        if tool is None:
-            say("Skipped %s: %s." % (what, why))
-            continue
-        code = run_child(tool, root, platform)
-        if code != 0:
-            raise Refusal("Could not set up %s (%s exited with %s); see its message above." % (
-                what, shown(tool, platform, root), code))
     if argv and argv[0] == "--":
         argv = argv[1:]
     return run_child([python, "-m", "pytest"] + argv, root, platform)

@@ -311,6 +311,22 @@ def test_what_test_sets_up_before_pytest_on_each_platform(start) -> None:
     assert [command for _, command, _ in windows] == [None, None] and all("WSL" in why for _, _, why in windows)
 
 
+@pytest.mark.parametrize("command, fetches, runs_pytest", [
+    ("setup", False, False), ("setup-test", True, False), ("test", True, True)])
+def test_setup_test_fetches_what_test_does_and_runs_nothing(start, monkeypatch, command: str, fetches: bool,
+                                                           runs_pytest: bool) -> None:
+    """After `setup-test` the suite runs offline: it installs the browser and the npm packages as
+    `test` does, then stops; `setup` (the learner's) installs neither."""
+    done: list[object] = []
+    monkeypatch.setattr(start, "ensure", lambda env, level, platform, root: done.append(("ensure", level)) or "py")
+    monkeypatch.setattr(start, "install_test_tools", lambda platform, root: done.append("test tools"))
+    monkeypatch.setattr(start, "run_child", lambda command, root, platform: done.append(command[1:3]) or 0)
+    assert start.run([command], "linux", root=str(ROOT)) == 0
+    assert done[0] == ("ensure", "lab" if command == "setup" else "test")
+    assert ("test tools" in done) is fetches
+    assert (["-m", "pytest"] in done) is runs_pytest
+
+
 # -- stopping -----------------------------------------------------------------------------------
 
 def test_the_mock_is_kept_from_the_terminals_ctrl_c_on_each_platform(lab) -> None:
