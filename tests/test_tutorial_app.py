@@ -408,6 +408,8 @@ def test_lab_open_in_chromium_says_so_without_chromium(monkeypatch: pytest.Monke
     monkeypatch.setattr(lab, "CHROMIUM", Path("/nonexistent/chromium"))
     assert lab.open_in_chromium("http://localhost:9/") is None
     assert "/nonexistent/chromium is not installed" in capsys.readouterr().out
+    with pytest.raises(lab.LabError, match="lab's own apps"):  # the lab's scripts run in it: nothing else
+        lab.open_in_chromium("https://example.com/")
 
 
 def test_the_lab_needs_the_mock() -> None:
@@ -415,3 +417,21 @@ def test_the_lab_needs_the_mock() -> None:
                        is_mock=False)
     with pytest.raises(lab.LabError, match="bundled mock"):
         lab.start(project)
+
+
+def test_the_tutorials_app_refuses_a_real_project(tmp_path: Path) -> None:
+    """Its holes would be holes in a real project's logins: the command line and create_app
+    both refuse settings that are not the bundled mock's (or a room's)."""
+    project = Settings("https://myapp.authgear.cloud", "id", "secret", "http://localhost:3000/auth-redirect",
+                       is_mock=False)
+    with pytest.raises(tutorial.NotAgainstARealProject, match="bundled mock only"):
+        tutorial.create_app(project)
+    env_file = tmp_path / "real.env"
+    env_file.write_text("AUTHGEAR_ENDPOINT=https://myapp.authgear.cloud\nAUTHGEAR_CLIENT_ID=abc123\n"
+                        "AUTHGEAR_CLIENT_SECRET=s3cret\nAUTHGEAR_REDIRECT_URL=http://localhost:3000/auth-redirect\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTHGEAR_", "WALKTHROUGH_"))}
+    refused = subprocess.run([sys.executable, "-m", "walkthrough", "--tutorial", "--port", str(free_port())],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60,
+                             env={**env, "KIT_ENV_FILE": str(env_file), "PYTHONPATH": str(ROOT)})
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "bundled mock only" in refused.stderr and "s3cret" not in refused.stdout + refused.stderr

@@ -16,11 +16,13 @@ import urllib.parse
 
 import requests
 
+from kit import hosted
 from kit.settings import DEFAULT_REDIRECT_URL, Settings, SettingsError, ensure_mock, load_settings
+from mock_idp.hosted import SameUser
 
 from .app import create_app, session_secret_from_env
 from .server import bind, uvicorn_server
-from .tutorial import WARNING, is_loopback
+from .tutorial import WARNING, NotAgainstARealProject, is_loopback
 from .tutorial import create_app as create_tutorial_app
 
 
@@ -55,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     post_logout_paths = ("", "/") if args.tutorial else ("/",)
 
+    # On a shared hub machine loopback is every learner's: the app refuses other Unix users'
+    # connections there (mock_idp.hosted.SameUser), as the lab's apps do.
+    shared_machine = hosted.on_hub() is not None
     # The walkthrough is an app on this machine, with the mock on --mock-port: not the notebooks'
     # own mock beside a JupyterHub server (kit/hosted.py), even when started from a hub's terminal.
     os.environ["KIT_HOSTED"] = "0"
@@ -86,8 +91,12 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
 
     if args.tutorial:
+        try:
+            app = create_tutorial_app(settings)
+        except NotAgainstARealProject as exc:
+            print(f"walkthrough: {exc}", file=sys.stderr)
+            return 2
         print(WARNING, file=sys.stderr)
-        app = create_tutorial_app(settings)
     else:
         if not os.environ.get("WALKTHROUGH_SESSION_SECRET"):
             print("Session secret: random for this run (set WALKTHROUGH_SESSION_SECRET to keep sessions across "
@@ -108,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     name = "The tutorial's app (deliberately vulnerable)" if args.tutorial else "Walkthrough"
     print(f"{name} at http://localhost:{args.port}  (Ctrl+C to stop)")
     sys.stdout.flush()
-    uvicorn_server(app, quiet=False).run(sockets=[sock])
+    uvicorn_server(SameUser(app) if shared_machine else app, quiet=False).run(sockets=[sock])
     return 0
 
 

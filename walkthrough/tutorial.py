@@ -345,11 +345,21 @@ class LoopbackOnly:
 
 # --- app.js, in the tutorial's order -----------------------------------------------------
 
+class NotAgainstARealProject(ValueError):
+    """The tutorial's app was asked to run against a real Authgear project."""
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None, store: MemoryStore | None = None,
                secret: str = SESSION_SECRET) -> Starlette:
     """The tutorial's app for one provider. `settings` stand for its `.env` (process.env);
     the redirect URL's origin is where it runs (http://localhost:3000 in the tutorial).
-    `app.state.session_store` is its MemoryStore."""
+    `app.state.session_store` is its MemoryStore. Against the bundled mock (or a room) only:
+    NotAgainstARealProject otherwise, since its holes would be holes in a real project's logins."""
+    if not settings.is_mock:
+        raise NotAgainstARealProject(
+            f"the tutorial's app is deliberately vulnerable (login CSRF, code injection, XSS, a published "
+            f"session secret): it runs against the bundled mock only, not against {settings.endpoint}. Move .env "
+            f"aside (or set KIT_ENV_FILE=/dev/null) to use the mock.")
     # Step 1: Create Express App ---------------------------------------------------------------
     # require("dotenv").config();  const app = express();  const port = process.env.PORT || 3000;
     env = {
