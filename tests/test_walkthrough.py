@@ -289,6 +289,16 @@ def test_notebook_links_say_what_they_open_and_take_the_url_jupyterlab_printed(
     assert page.text.count("0f1e2d") == 1
 
 
+def test_a_name_rebound_to_this_machine_gets_nothing(stack: Stack) -> None:
+    """DNS rebinding: a page of another site whose name now points at 127.0.0.1 would read the
+    app's pages (a JupyterLab token in its notebook links): the app answers to its own names only."""
+    for host in ("rebound.attacker.example", "notebooks.test", "localhost.attacker.example"):
+        page = requests.get(stack.base + "/", headers={"Host": host}, timeout=5)
+        assert page.status_code == 400 and "notebooks.test/lab" not in page.text, host
+    for host in ("localhost", f"localhost:{stack.base.rsplit(':', 1)[1]}", "127.0.0.1"):
+        assert requests.get(stack.base + "/", headers={"Host": host}, timeout=5).status_code == 200, host
+
+
 def test_long_urls_and_values_in_the_step_log_wrap_at_their_punctuation(stack: Stack,
                                                                        browser: requests.Session) -> None:
     from walkthrough.render import breakable
@@ -357,6 +367,22 @@ def test_login_shows_welcome_userinfo_and_the_steps_with_secrets_shortened(stack
     # Tokens never reach the browser; the session id changed at login (session fixation).
     assert set(cookie_payload(browser)) == {"id"}
     assert browser.cookies.get(COOKIE_NAME) != before
+
+
+def test_a_flood_of_new_visitors_does_not_log_anyone_out(stack: Stack, browser: requests.Session,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every request without a cookie makes a session and the store keeps at most MAX_SESSIONS:
+    the ones nobody logged in to go first."""
+    from walkthrough import sessions
+
+    monkeypatch.setattr(sessions, "MAX_SESSIONS", 50)  # the same rule as at 2,000, with fewer requests
+    assert "Welcome alice@example.com" in log_in(browser, stack).text
+    with requests.Session() as strangers:
+        for _ in range(120):
+            strangers.cookies.clear()
+            strangers.get(stack.base + "/nope", timeout=5)
+    assert len(stack.app.state.sessions) <= 50 + 1  # trimmed before each new one is added
+    assert "Welcome alice@example.com" in browser.get(stack.base + "/", timeout=5).text
 
 
 def test_the_session_id_from_before_login_is_worthless_after(stack: Stack, browser: requests.Session) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -133,9 +134,14 @@ def create_app(
         405: http_error,
         Exception: unexpected,
     }
+    # Answers only to the names it is reached by (the redirect URL's, its API's, loopback's): a page
+    # of another site whose name was rebound to this machine's address reads nothing (DNS rebinding),
+    # e.g. a JupyterLab token in the notebook links.
+    names = {"localhost", "127.0.0.1", urllib.parse.urlsplit(settings.redirect_url).hostname,
+             urllib.parse.urlsplit(api_url).hostname}
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=sorted(name for name in names if name)), Middleware(
             SessionMiddleware,
             secret_key=session_secret or session_secret_from_env(),
             session_cookie=COOKIE_NAME,  # not "session": cookies on localhost are shared by every port

@@ -113,7 +113,9 @@ class SessionStore:
             if now - data.last_seen > IDLE_LIFETIME:
                 del self._sessions[sid]
         while len(self._sessions) > MAX_SESSIONS:
-            oldest = min(self._sessions.values(), key=lambda d: d.last_seen)
+            # Sessions nobody logged in to go first, the least recently seen of them: a flood of
+            # cookie-less requests (each one a new session) must not log anyone out.
+            oldest = min(self._sessions.values(), key=lambda d: (d.tokens is not None, d.last_seen))
             del self._sessions[oldest.id]
 
     def get(self, sid: Any) -> SessionData | None:
