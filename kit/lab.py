@@ -123,7 +123,11 @@ def start(settings: Settings | None = None, *, tutorial_port: int = 0, walkthrou
             sock = bind("127.0.0.1", port)
             url = f"http://localhost:{sock.getsockname()[1]}"
             app_settings = dataclasses.replace(settings, redirect_url=url + "/auth-redirect")
-            app = tutorial.create_app(app_settings) if name == "tutorial" else create_walkthrough(app_settings)
+            try:
+                app = tutorial.create_app(app_settings) if name == "tutorial" else create_walkthrough(app_settings)
+            except BaseException:
+                sock.close()  # not served yet, so no server of `servers` holds it
+                raise
             # On a shared hub machine, loopback is every learner's: another learner's programs must not reach a
             # deliberately vulnerable app (mock_idp.hosted.SameUser refuses other Unix users' connections).
             served = SameUser(app) if hosted.on_hub() is not None else app
@@ -283,7 +287,10 @@ def open_in_chromium(url: str, *, email: str | None = None, password: str | None
     """Opens `url` in a fresh headless Chromium, logs in at the mock's login form with `email`
     and `password` if it lands there, waits until the browser is back on `url`'s site, and
     returns the page's title (what a script on it set: `XSS_TITLE` after the payload ran).
-    Returns None, and says why, where Chromium or Playwright is missing."""
+    Returns None, and says why, where Chromium or Playwright is missing. Only this machine's
+    pages (the lab's apps): the browser runs the lab's scripts, with its sandbox off as root."""
+    if urllib.parse.urlsplit(url).hostname not in ("localhost", "127.0.0.1"):
+        raise LabError(f"open_in_chromium opens the lab's own apps on this machine, not {url[:80]!r}")
     missing = chromium_missing()
     if missing is not None:
         print(f"Chromium cannot run here: {missing}. Skipped.")
