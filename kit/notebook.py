@@ -519,6 +519,11 @@ _SEEN_LEGS: list[tuple[str, str, str]] = []
 _LISTENERS: dict[int, Any] = {}
 
 
+# What the person at the browser does on Authgear's page: log in, press Cancel, or nothing (a
+# `prompt=none` probe: no page shows, the browser comes straight back).
+PRESSES = ("login", "cancel", "nothing")
+
+
 class PendingLogin:
     """The step a person does in a browser: open the authorization URL, log in, land on the
     redirect URL. `callback()` returns the URL the browser landed on."""
@@ -526,6 +531,8 @@ class PendingLogin:
     leg = "login"
 
     def __init__(self, settings: Settings, authorization_url: str, press: str = "login") -> None:
+        if press not in PRESSES:
+            raise ValueError(f"press must be one of {', '.join(PRESSES)}, not {press!r}")
         self.settings = settings
         self.url = authorization_url
         self.press = press
@@ -542,11 +549,14 @@ class PendingLogin:
         self.event = threading.Event()
 
     def instruction(self) -> str:
+        if self.press == "nothing":
+            return "Open this link in your browser. No page will show: the browser comes straight back:"
         return "Open this link in your browser and " + ("press Cancel:" if self.press == "cancel" else "log in:")
 
     def unattended_note(self) -> str:
         assert self.credentials is not None
-        doing = "pressing Cancel" if self.press == "cancel" else f"logging in as {self.credentials[0]}"
+        doing = {"cancel": "pressing Cancel", "nothing": "pressing nothing"}.get(
+            self.press, f"logging in as {self.credentials[0]}")
         return f"(Running unattended: the notebook makes the browser's requests itself, {doing}.)"
 
     def show_link(self) -> None:
@@ -614,6 +624,8 @@ class PendingLogin:
         """What the browser does, as plain HTTP (mock_idp.browser): follow the redirects, log in
         on the login page, press "Continue as …" on Authgear's select-account page."""
         assert self.credentials is not None
+        if self.press == "nothing":  # prompt=none: a login page would be a failure, not a form to fill
+            return Browser(BROWSER).login(self.url, until=self.settings.redirect_url)
         email, password = self.credentials
         return Browser(BROWSER).login(self.url, until=self.settings.redirect_url, email=email, password=password,
                                       press=self.press)
@@ -662,7 +674,8 @@ def _display_link(href: str, text: str) -> None:
 
 
 def login_in_browser(settings: Settings, authorization_url: str, press: str = "login") -> PendingLogin:
-    """Shows the link (and starts catching the callback); `.callback()` waits for it."""
+    """Shows the link (and starts catching the callback); `.callback()` waits for it. `press`:
+    "login", "cancel", or "nothing" for a `prompt=none` probe, where no page shows."""
     pending = PendingLogin(settings, authorization_url, press)
     pending.show_link()
     return pending

@@ -13,9 +13,10 @@ from . import Case, Exercise, WrongAnswer, register
 
 # --- check_discovery: what an app checks before it relies on the discovery document -------
 
-# The endpoints the notebooks use (02 to 08): each must be there.
+# The endpoints the later notebooks use (03 to 09): each must be there. The client secret and the
+# refresh token go to revocation_endpoint (06, 08, 09), so it needs https as much as the token endpoint.
 NEEDED_ENDPOINTS = ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
-                    "end_session_endpoint")
+                    "end_session_endpoint", "revocation_endpoint")
 
 
 def check_discovery(metadata: dict[str, Any], expected_issuer: str) -> list[str]:
@@ -105,6 +106,9 @@ register(Exercise(
              "The app cannot exchange a code without a token endpoint: name the missing field "
              "(metadata.get(field), not metadata[field], so the check reports instead of crashing).",
              judge=some_problem),
+        Case("no revocation_endpoint", (document(AUTHGEAR_ISSUER, revocation_endpoint=None), AUTHGEAR_ISSUER),
+             "The app revokes the refresh token there at logout (08): without it, a logout leaves the grant "
+             "alive. It is in NEEDED_ENDPOINTS: name the missing field.", judge=some_problem),
         Case("the token endpoint over plain http",
              (document(AUTHGEAR_ISSUER, token_endpoint="http://myapp.authgear.cloud/oauth2/token"), AUTHGEAR_ISSUER),
              WHY_ENDPOINT, judge=some_problem),
