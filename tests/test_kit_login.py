@@ -95,3 +95,25 @@ def test_paste_back_callback_run_twice_asks_once(idp: RunningServer, listener_po
     assert pending.callback() == pasted
     assert pending.callback() == pasted  # asked once: a second input() would raise StopIteration
     assert "already came back" in capsys.readouterr().out
+
+
+def test_a_silent_probe_says_no_page_will_show_and_never_logs_in(idp: RunningServer, listener_port: int,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """press="nothing" (notebook 08's prompt=none probes): the learner is told no page will show;
+    unattended, the notebook brings no password, so a login page that does show is a failure."""
+    from kit import notebook
+    from mock_idp.browser import BrowserError
+
+    monkeypatch.setenv("KIT_AUTOLOGIN", "1")
+    monkeypatch.setattr(notebook, "BROWSER", requests.Session())  # a browser nobody logged in with
+    settings = settings_for(idp, listener_port)
+    probe = authorization_url(idp, settings) + "&prompt=none"
+    landed = login_in_browser(settings, probe, press="nothing").callback()
+    assert "error=login_required" in landed and "code=" not in landed  # nobody is logged in on this browser
+    said = capsys.readouterr().out
+    assert "No page will show" in said and "pressing nothing" in said and "log in:" not in said
+    with pytest.raises(BrowserError):  # without prompt=none the login page shows: not filled in
+        login_in_browser(settings, authorization_url(idp, settings), press="nothing").callback()
+    with pytest.raises(ValueError, match="press must be one of"):
+        login_in_browser(settings, probe, press="Login")
