@@ -25,8 +25,9 @@ import time
 import urllib.parse
 
 import requests
+from starlette.types import ASGIApp
 
-from mock_idp.hosted import ENTRY, HostedMock, HubView, normalise_base_url, port_is_ours
+from mock_idp.hosted import ENTRY, HostedMock, HubView, SameUser, normalise_base_url, port_is_ours
 
 from .settings import SettingsError
 
@@ -79,6 +80,15 @@ def on_hub() -> HubServer | None:
         netloc += f":{service.port}"
     service_url = f"{service.scheme}://{netloc}{base_url}"
     return HubServer(base_url=base_url, service_url=service_url, api_token=token, public_origin=public_origin())
+
+
+def this_user_only(app: ASGIApp, shared: bool | None = None) -> ASGIApp:
+    """`app` as a program of the learner's serves it on loopback: on a hub's machine, where loopback
+    is every learner's, refusing other Unix users' connections (mock_idp.hosted.SameUser).
+    `shared`: whether this is a hub, where the caller knows it already (default: on_hub())."""
+    if shared is None:
+        shared = on_hub() is not None
+    return SameUser(app) if shared else app
 
 
 def public_origin() -> str:

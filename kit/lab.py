@@ -46,8 +46,6 @@ from walkthrough.__main__ import register_with_mock
 from walkthrough.server import Running, bind, serve_in_thread
 from walkthrough.sessions import COOKIE_NAME
 
-from mock_idp.hosted import SameUser
-
 from . import hosted
 from .settings import Settings
 
@@ -128,10 +126,8 @@ def start(settings: Settings | None = None, *, tutorial_port: int = 0, walkthrou
             except BaseException:
                 sock.close()  # not served yet, so no server of `servers` holds it
                 raise
-            # On a shared hub machine, loopback is every learner's: another learner's programs must not reach a
-            # deliberately vulnerable app (mock_idp.hosted.SameUser refuses other Unix users' connections).
-            served = SameUser(app) if hosted.on_hub() is not None else app
-            servers.append(serve_in_thread(served, sock))
+            # On a shared hub machine another learner's programs must not reach a deliberately vulnerable app.
+            servers.append(serve_in_thread(hosted.this_user_only(app), sock))
             apps[name] = (url, app)
         lab = LabApps(settings, apps["tutorial"][0], apps["walkthrough"][0], apps["tutorial"][1],
                       apps["walkthrough"][1], servers)

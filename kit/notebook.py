@@ -587,7 +587,6 @@ class PendingLogin:
         from starlette.responses import HTMLResponse
         from starlette.routing import Route
 
-        from mock_idp.hosted import SameUser
         from mock_idp.server import bind, serve_app
 
         redirect = urllib.parse.urlsplit(self.settings.redirect_url)
@@ -601,8 +600,8 @@ class PendingLogin:
 
         app: Any = Starlette(routes=[Route(redirect.path or "/", landed, methods=["GET", "POST"])])
         on_hub = hosted.on_hub() is not None
-        if on_hub:  # another learner's browser, through their own server's proxy, must not land here
-            app = SameUser(app)
+        # Another learner's browser, through their own server's proxy, must not land here.
+        app = hosted.this_user_only(app, on_hub)
         port = redirect.port or 80
         previous = _LISTENERS.pop(port, None)
         if previous is not None:  # the cell ran again before anyone logged in: free the port

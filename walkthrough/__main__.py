@@ -18,7 +18,6 @@ import requests
 
 from kit import hosted
 from kit.settings import DEFAULT_REDIRECT_URL, Settings, SettingsError, ensure_mock, load_settings
-from mock_idp.hosted import SameUser
 
 from .app import create_app, session_secret_from_env
 from .server import bind, uvicorn_server
@@ -58,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     post_logout_paths = ("", "/") if args.tutorial else ("/",)
 
     # On a shared hub machine loopback is every learner's: the app refuses other Unix users'
-    # connections there (mock_idp.hosted.SameUser), as the lab's apps do.
+    # connections there, as the lab's apps do (asked now: KIT_HOSTED=0 below hides the hub).
     shared_machine = hosted.on_hub() is not None
     # The walkthrough is an app on this machine, with the mock on --mock-port: not the notebooks'
     # own mock beside a JupyterHub server (kit/hosted.py), even when started from a hub's terminal.
@@ -117,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     name = "The tutorial's app (deliberately vulnerable)" if args.tutorial else "Walkthrough"
     print(f"{name} at http://localhost:{args.port}  (Ctrl+C to stop)")
     sys.stdout.flush()
-    uvicorn_server(SameUser(app) if shared_machine else app, quiet=False).run(sockets=[sock])
+    uvicorn_server(hosted.this_user_only(app, shared_machine), quiet=False).run(sockets=[sock])
     return 0
 
 
