@@ -200,18 +200,29 @@ def ignore_stop_signals() -> None:
     """While stopping: a second Ctrl-C (JupyterLab teaches pressing it twice) must not cut the
     clean-up short and leave the mock behind on port 4000."""
     for name in ["SIGINT", *STOP_SIGNALS]:
-        try:
-            signal.signal(getattr(signal, name), signal.SIG_IGN)
+        try:  # a handler that does nothing, not SIG_IGN: a signal already on its way finds it
+            signal.signal(getattr(signal, name), lambda *_: None)
         except (OSError, ValueError):
             pass
+
+
+def stop_now(signum, frame) -> None:
+    """Ctrl-C or a stop signal ends us through `finally`, which stops JupyterLab and the mock. A
+    terminal closing sends SIGHUP to us and to start.py at once, and start.py passes it on as
+    SIGTERM: that second signal must not raise again inside `finally` and cut it short, leaving the
+    mock behind on port 4000, so the first one ignores the rest before it raises."""
+    ignore_stop_signals()
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise SystemExit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     check = "--check" in arguments
     arguments = [word for word in arguments if word != "--check"]
-    for name in STOP_SIGNALS:
-        signal.signal(getattr(signal, name), lambda *_: sys.exit(0))
+    for name in ["SIGINT", *STOP_SIGNALS]:
+        signal.signal(getattr(signal, name), stop_now)
     try:
         settings = load_settings()
     except SettingsError as exc:
