@@ -42,7 +42,7 @@ from starlette.applications import Starlette
 from mock_idp.browser import Browser, Landed
 from walkthrough import create_app as create_walkthrough
 from walkthrough import tutorial
-from walkthrough.__main__ import register_with_mock
+from walkthrough.__main__ import register_with_mock, unregister_from_mock
 from walkthrough.server import Running, bind, serve_in_thread
 from walkthrough.sessions import COOKIE_NAME
 
@@ -77,16 +77,31 @@ class LabApps:
     tutorial_app: Starlette
     walkthrough_app: Starlette
     servers: list[Running]
+    # What register() added to the mock's client (not what was there before), removed by stop().
+    added: tuple[set[str], set[str]] = dataclasses.field(default_factory=lambda: (set(), set()))
 
     def register(self) -> None:
         """Registers both apps' redirect and post-logout URIs with the mock's client again
         (after a POST /_mock/reset, which forgets them)."""
         for url, paths in ((self.tutorial, ("", "/")), (self.walkthrough, ("/",))):
-            register_with_mock(self.settings, port_of(url), paths)
+            redirects, post_logouts = register_with_mock(self.settings, port_of(url), paths)
+            self.added[0].update(redirects)
+            self.added[1].update(post_logouts)
 
     def stop(self) -> None:
+        """Stops both apps, then takes their URIs off the mock's client: once a port is free,
+        another program may take it, and the mock must not send codes there. If the mock has
+        gone already (a kernel restart stops it with the apps), there is nothing to take off."""
         for server in self.servers:
             server.stop()
+        redirects, post_logouts = self.added
+        if redirects or post_logouts:
+            try:
+                unregister_from_mock(self.settings, redirects, post_logouts)
+            except (requests.RequestException, ValueError, StopIteration):
+                pass
+            redirects.clear()
+            post_logouts.clear()
 
     def __enter__(self) -> "LabApps":
         return self
@@ -131,10 +146,14 @@ def start(settings: Settings | None = None, *, tutorial_port: int = 0, walkthrou
             apps[name] = (url, app)
         lab = LabApps(settings, apps["tutorial"][0], apps["walkthrough"][0], apps["tutorial"][1],
                       apps["walkthrough"][1], servers)
-        lab.register()
     except BaseException:
         for server in servers:
             server.stop()
+        raise
+    try:
+        lab.register()
+    except BaseException:
+        lab.stop()  # the servers, and whatever the first registration added
         raise
     return lab
 

@@ -134,6 +134,42 @@ def test_it_listens_on_loopback_only(apps: lab.LabApps, capsys: pytest.CaptureFi
     assert rebound.status_code == 403 and "localhost only" in rebound.text
 
 
+def test_stopping_the_lab_takes_its_ports_off_the_mock_and_leaves_the_rest(authgear_mock: AuthgearMock) -> None:
+    settings = Settings(authgear_mock.issuer, "mock-client", "mock-secret", "http://localhost:3000/auth-redirect",
+                        is_mock=True)
+
+    def registered() -> tuple[set[str], set[str]]:
+        client = next(c for c in requests.get(authgear_mock.issuer + "/_mock/clients", timeout=10).json()["clients"]
+                      if c["client_id"] == "mock-client")
+        return set(client["redirect_uris"]), set(client["post_logout_redirect_uris"])
+
+    before = registered()
+    with lab.start(settings) as running:
+        during = registered()
+        ports = [f"http://localhost:{lab.port_of(url)}" for url in (running.tutorial, running.walkthrough)]
+        assert during[0] - before[0] == {origin + "/auth-redirect" for origin in ports}
+        assert during[1] - before[1] == {ports[0], ports[0] + "/", ports[1] + "/"}  # the tutorial's origin alone too
+        authgear_mock.reset()  # forgets them; the notebook registers them again
+        running.register()
+        assert registered() == during
+    assert registered() == before  # a freed port gets no codes; the defaults (3000, 3001) stay
+    running.stop()  # twice: nothing to do
+
+
+def test_the_lab_stops_without_error_when_the_mock_has_gone_first() -> None:
+    from mock_idp import pytest_plugin
+
+    mock = pytest_plugin.start()
+    settings = Settings(mock.issuer, "mock-client", "mock-secret", "http://localhost:3000/auth-redirect", is_mock=True)
+    running = lab.start(settings)
+    assert running.added[0]
+    mock.stop()  # a kernel restart takes the in-kernel mock with it
+    running.stop()
+    for url in (running.tutorial, running.walkthrough):
+        with pytest.raises(requests.ConnectionError):
+            requests.get(url + "/", timeout=5)
+
+
 def test_python_m_walkthrough_tutorial_runs_beside_the_walkthrough_on_its_own_port(tmp_path: Path) -> None:
     port, mock_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTHGEAR_", "WALKTHROUGH_"))}

@@ -25,20 +25,39 @@ from .tutorial import WARNING, NotAgainstARealProject, is_loopback
 from .tutorial import create_app as create_tutorial_app
 
 
-def register_with_mock(settings: Settings, port: int, post_logout_paths: tuple[str, ...] = ("/",)) -> None:
+def _demo_client(settings: Settings) -> dict:
+    """The mock's demo client (or a room learner's own), as the teaching API lists it."""
+    clients = requests.get(settings.endpoint + "/_mock/clients", auth=settings.teaching_auth, timeout=5).json()["clients"]
+    client = next(c for c in clients if c["client_id"] == settings.client_id)
+    client["client_secret"] = settings.client_secret  # the list shows it shortened
+    return client
+
+
+def register_with_mock(settings: Settings, port: int, post_logout_paths: tuple[str, ...] = ("/",)) -> tuple[set[str], set[str]]:
     """With the mock and a port other than 3000: add this port's redirect and post-logout
     URIs to the demo client (through the mock's teaching API), as you would in the portal.
     The post-logout URIs are the origin plus each of `post_logout_paths` (the tutorial's app
-    sends the origin alone, "http://localhost:3000": pass ("", "/"))."""
+    sends the origin alone, "http://localhost:3000": pass ("", "/")). Returns the redirect and
+    post-logout URIs that were not registered before, for `unregister_from_mock`."""
     origin = f"http://localhost:{port}"
-    auth = settings.teaching_auth  # in a room: the learner's own client credentials
-    clients = requests.get(settings.endpoint + "/_mock/clients", auth=auth, timeout=5).json()["clients"]
-    client = next(c for c in clients if c["client_id"] == settings.client_id)
-    client["client_secret"] = settings.client_secret  # the list shows it shortened
-    client["redirect_uris"] = sorted(set(client["redirect_uris"]) | {origin + "/auth-redirect"})
-    client["post_logout_redirect_uris"] = sorted(set(client["post_logout_redirect_uris"])
-                                                 | {origin + path for path in post_logout_paths})
-    requests.post(settings.endpoint + "/_mock/clients", json=client, auth=auth, timeout=5).raise_for_status()
+    client = _demo_client(settings)
+    redirects = {origin + "/auth-redirect"} - set(client["redirect_uris"])
+    post_logouts = {origin + path for path in post_logout_paths} - set(client["post_logout_redirect_uris"])
+    client["redirect_uris"] = sorted(set(client["redirect_uris"]) | redirects)
+    client["post_logout_redirect_uris"] = sorted(set(client["post_logout_redirect_uris"]) | post_logouts)
+    requests.post(settings.endpoint + "/_mock/clients", json=client, auth=settings.teaching_auth,
+                  timeout=5).raise_for_status()
+    return redirects, post_logouts
+
+
+def unregister_from_mock(settings: Settings, redirects: set[str], post_logouts: set[str]) -> None:
+    """Removes what `register_with_mock` added, once the app on that port has stopped: a port
+    freed is a port anything may take next, and the mock should not send codes there."""
+    client = _demo_client(settings)
+    client["redirect_uris"] = [uri for uri in client["redirect_uris"] if uri not in redirects]
+    client["post_logout_redirect_uris"] = [uri for uri in client["post_logout_redirect_uris"] if uri not in post_logouts]
+    requests.post(settings.endpoint + "/_mock/clients", json=client, auth=settings.teaching_auth,
+                  timeout=5).raise_for_status()
 
 
 def main(argv: list[str] | None = None) -> int:
