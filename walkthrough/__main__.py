@@ -33,6 +33,11 @@ def _demo_client(settings: Settings) -> dict:
     return client
 
 
+def _save_client(settings: Settings, client: dict) -> None:
+    requests.post(settings.endpoint + "/_mock/clients", json=client, auth=settings.teaching_auth,
+                  timeout=5).raise_for_status()
+
+
 def register_with_mock(settings: Settings, port: int, post_logout_paths: tuple[str, ...] = ("/",)) -> tuple[set[str], set[str]]:
     """With the mock and a port other than 3000: add this port's redirect and post-logout
     URIs to the demo client (through the mock's teaching API), as you would in the portal.
@@ -45,8 +50,7 @@ def register_with_mock(settings: Settings, port: int, post_logout_paths: tuple[s
     post_logouts = {origin + path for path in post_logout_paths} - set(client["post_logout_redirect_uris"])
     client["redirect_uris"] = sorted(set(client["redirect_uris"]) | redirects)
     client["post_logout_redirect_uris"] = sorted(set(client["post_logout_redirect_uris"]) | post_logouts)
-    requests.post(settings.endpoint + "/_mock/clients", json=client, auth=settings.teaching_auth,
-                  timeout=5).raise_for_status()
+    _save_client(settings, client)
     return redirects, post_logouts
 
 
@@ -56,8 +60,7 @@ def unregister_from_mock(settings: Settings, redirects: set[str], post_logouts: 
     client = _demo_client(settings)
     client["redirect_uris"] = [uri for uri in client["redirect_uris"] if uri not in redirects]
     client["post_logout_redirect_uris"] = [uri for uri in client["post_logout_redirect_uris"] if uri not in post_logouts]
-    requests.post(settings.endpoint + "/_mock/clients", json=client, auth=settings.teaching_auth,
-                  timeout=5).raise_for_status()
+    _save_client(settings, client)
 
 
 def main(argv: list[str] | None = None) -> int:
