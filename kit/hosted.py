@@ -141,7 +141,8 @@ def running_mock(server: HubServer) -> HostedMock:
     """The learner's mock, if it runs (no request when this kernel saw it already); else
     HostedMockError: connect() starts it."""
     current = HostedMock.read(server.base_url)
-    if current is not None and ((_KNOWN.get(server.base_url) == current and _ours(current)) or _answers(current)):
+    # Seen already: only who listens is checked again (a /proc read, no request).
+    if current is not None and (_ours(current) if _KNOWN.get(server.base_url) == current else _answers(current)):
         _KNOWN[server.base_url] = current
         return current
     raise HostedMockError("Your mock is not running: run the notebook's first cell (connect()), which starts it.")

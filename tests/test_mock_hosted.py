@@ -330,6 +330,10 @@ def test_the_kernel_does_not_trust_a_mock_port_another_user_holds(tmp_path: Path
         assert answers(issuer)  # it does answer as the mock would
         with pytest.raises(hosted.HostedMockError):
             hosted.running_mock(server)
+        # Nor when this kernel had used the mock on that port before it died: asked again each time.
+        monkeypatch.setitem(hosted._KNOWN, BASE_URL, HostedMock.read(BASE_URL))
+        with pytest.raises(hosted.HostedMockError):
+            hosted.running_mock(server)
 
 
 def test_absolute_links_with_the_hubs_public_address_and_https_behind_a_load_balancer(
