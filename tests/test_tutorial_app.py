@@ -43,10 +43,14 @@ BOB = ("bob@example.com", "bob123")  # the attacker
 BANNER_MARK = 'id="deliberately-vulnerable"'
 
 
+def mock_settings(issuer: str) -> Settings:
+    """The demo client's settings on the mock at `issuer` (lab.start gives each app its own port)."""
+    return Settings(issuer, "mock-client", "mock-secret", "http://localhost:3000/auth-redirect", is_mock=True)
+
+
 @pytest.fixture
 def apps(authgear_mock: AuthgearMock) -> Iterator[lab.LabApps]:
-    settings = Settings(authgear_mock.issuer, "mock-client", "mock-secret", "http://localhost:3000/auth-redirect",
-                        is_mock=True)
+    settings = mock_settings(authgear_mock.issuer)
     with lab.start(settings) as running:
         yield running
 
@@ -135,8 +139,7 @@ def test_it_listens_on_loopback_only(apps: lab.LabApps, capsys: pytest.CaptureFi
 
 
 def test_stopping_the_lab_takes_its_ports_off_the_mock_and_leaves_the_rest(authgear_mock: AuthgearMock) -> None:
-    settings = Settings(authgear_mock.issuer, "mock-client", "mock-secret", "http://localhost:3000/auth-redirect",
-                        is_mock=True)
+    settings = mock_settings(authgear_mock.issuer)
 
     def registered() -> tuple[set[str], set[str]]:
         client = next(c for c in requests.get(authgear_mock.issuer + "/_mock/clients", timeout=10).json()["clients"]
@@ -160,7 +163,7 @@ def test_the_lab_stops_without_error_when_the_mock_has_gone_first() -> None:
     from mock_idp import pytest_plugin
 
     mock = pytest_plugin.start()
-    settings = Settings(mock.issuer, "mock-client", "mock-secret", "http://localhost:3000/auth-redirect", is_mock=True)
+    settings = mock_settings(mock.issuer)
     running = lab.start(settings)
     assert running.added[0]
     mock.stop()  # a kernel restart takes the in-kernel mock with it
